@@ -1,0 +1,251 @@
+"""Tensor: an ndarray that remembers how it was made, and reverse-mode backpropagation over that graph.
+
+The graph is built as operations run (define-by-run). ``loss.backward()`` visits the nodes in
+reverse topological order, applies the chain rule through each ``Function.backward`` and
+accumulates gradients into the ``.grad`` of leaf tensors that require them. Afterwards the graph
+is freed: intermediate tensors forget their creator and the saved arrays are released.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+from .function import Function
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context in which operations record no graph (evaluation, optimizer updates)."""
+    previous = is_grad_enabled()
+    _state.enabled = False
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+def _as_array(value, dtype=None) -> np.ndarray:
+    if isinstance(value, Tensor):
+        return value.data
+    arr = np.asarray(value, dtype=dtype)
+    return arr
+
+
+class Tensor:
+    """An ndarray ``data`` with an optional gradient ``grad`` of the same shape.
+
+    ``requires_grad=True`` marks a leaf whose gradient ``backward()`` accumulates into ``grad``.
+    Python numbers combined with a Tensor take the Tensor's dtype, so float32 stays float32.
+    """
+
+    __slots__ = ("_data", "grad", "requires_grad", "_creator", "_inputs", "name", "_grad_zero", "__weakref__")
+    __array_priority__ = 1000  # so ndarray <op> Tensor defers to Tensor's reflected operators
+
+    def __init__(self, data, *, requires_grad: bool = False, name: str | None = None):
+        arr = data.data if isinstance(data, Tensor) else np.asarray(data)
+        if arr.dtype.kind in "iub" and requires_grad:
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}; "
+                            "cast the data with .astype(np.float32) first")
+        self._data = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self._creator: Function | None = None
+        self._inputs: tuple = ()
+        self.name = name
+        self._grad_zero = False
+
+    # -- data -------------------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._set_data(value)
+
+    def _set_data(self, value) -> None:
+        self._data = np.asarray(value)
+
+    @property
+    def shape(self) -> tuple:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def T(self) -> "Tensor":
+        from . import ops
+        return ops.transpose(self)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def numpy(self) -> np.ndarray:
+        return self._data
+
+    def item(self) -> float:
+        return self._data.item()
+
+    def detach(self) -> "Tensor":
+        return Tensor(self._data)
+
+    def __repr__(self) -> str:
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self._data, threshold=20)}, dtype={self._data.dtype}{extra})"
+
+    # -- graph ------------------------------------------------------------------------------
+    @staticmethod
+    def apply(fn: Function, *inputs, **options) -> "Tensor":
+        """Run ``fn.forward`` on the inputs' arrays and, if any input requires a gradient, record the node."""
+        arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+        needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        record = any(needs) and is_grad_enabled()
+        fn.needs_input_grad = needs
+        out = Tensor(fn.forward(*arrays, **options))
+        if record:
+            out.requires_grad = True
+            out._creator = fn
+            out._inputs = tuple(inputs)
+        else:
+            fn.release()
+        return out
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, grad=None) -> None:
+        """Backpropagate from this tensor; ``grad`` defaults to 1 for a scalar.
+
+        Gradients accumulate (+=) into the ``.grad`` of leaves; call ``zero_grad`` between steps.
+        The graph is freed afterwards, so calling ``backward`` twice through it raises.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require a gradient: "
+                               "no input of the computation had requires_grad=True")
+        if grad is None:
+            if self._data.size != 1:
+                raise RuntimeError(f"backward() without a gradient needs a scalar, got shape {self.shape}; "
+                                   "pass grad= of the same shape or reduce with .sum()/.mean() first")
+            grad = np.ones_like(self._data)
+        else:
+            grad = np.asarray(_as_array(grad), dtype=self._data.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"grad has shape {grad.shape} but the tensor has shape {self.shape}")
+        order = _topological_order(self)
+        # grads of non-leaf nodes wait here, keyed by id, until every consumer has contributed;
+        # ``owned`` says whether the array may be updated in place (a backward may hand the same
+        # array to several inputs). Leaves accumulate at once.
+        pending: dict[int, list] = {id(self): [grad, False]}
+        if self._creator is None:
+            _accumulate_leaf(self, grad, False)
+            return
+        for node in order:
+            fn = node._creator
+            entry = pending.pop(id(node), None)
+            if fn is None or entry is None:
+                continue
+            inputs = node._inputs
+            # a packed parameter whose gradient view was just zeroed can receive its gradient
+            # directly (e.g. np.matmul(..., out=sink)) instead of through a temporary
+            fn.sinks = tuple(inp.grad if isinstance(inp, Tensor) and inp._grad_zero and inp._creator is None
+                             else None for inp in inputs)
+            grads = fn.backward(entry[0])
+            if not isinstance(grads, tuple):
+                grads = (grads,)
+            for inp, g in zip(inputs, grads):
+                if g is None or not isinstance(inp, Tensor) or not inp.requires_grad:
+                    continue
+                if inp._creator is None:
+                    _accumulate_leaf(inp, g, False)
+                    continue
+                slot = pending.get(id(inp))
+                if slot is None:
+                    pending[id(inp)] = [g, False]
+                elif slot[1]:
+                    slot[0] += g
+                else:
+                    slot[0] = slot[0] + g
+                    slot[1] = True
+            fn.release()
+            node._creator = None
+            node._inputs = ()
+
+
+def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: bool) -> None:
+    if g is leaf.grad:  # written in place through a sink
+        pass
+    elif leaf.grad is None:
+        leaf.grad = g.astype(leaf._data.dtype, copy=not owned)
+        if leaf.grad.shape != leaf.shape:
+            leaf.grad = leaf.grad.reshape(leaf.shape)
+    elif leaf._grad_zero:
+        # a packed parameter whose gradient view was just zeroed: write instead of add (one pass)
+        np.copyto(leaf.grad, g.reshape(leaf.shape) if g.shape != leaf.shape else g)
+    else:
+        leaf.grad += g.reshape(leaf.shape) if g.shape != leaf.shape else g
+    leaf._grad_zero = False
+
+
+def _topological_order(root: Tensor) -> list:
+    """Nodes reachable from ``root`` such that each comes before every node it was computed from."""
+    order: list = []
+    seen: set = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for inp in node._inputs:
+            if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in seen:
+                stack.append((inp, False))
+    order.reverse()
+    return order
+
+
+class Parameter(Tensor):
+    """A trainable leaf tensor (``requires_grad=True``) owned by a module.
+
+    ``kind`` says what it is ("weight", "bias", "scale", "shift"), which masks (e.g. L2 on
+    weights only) use. Once packed into a flat vector θ (``descend.pack``), ``data`` is a view of
+    θ and may not be rebound: assign into it (``p.data[...] = x``) instead.
+    """
+
+    __slots__ = ("kind", "_packed")
+
+    def __init__(self, data, *, kind: str = "weight", name: str | None = None):
+        arr = np.asarray(data.data if isinstance(data, Tensor) else data)
+        if arr.dtype.kind != "f":
+            arr = arr.astype(np.float32)
+        self._packed = False
+        super().__init__(arr, requires_grad=True, name=name)
+        self.kind = kind
+
+    def _set_data(self, value) -> None:
+        if self._packed:
+            raise AttributeError(
+                f"parameter {self.name or ''!s} is packed into a flat vector θ; rebinding its array would "
+                "detach it from θ. Assign in place instead: p.data[...] = new_values")
+        self._data = np.asarray(value)

@@ -1,0 +1,310 @@
+"""Modules: Module (parameters, buffers, train/eval mode), Sequential, and the layers built on ``functional``."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..autodiff.tensor import Parameter, Tensor
+from . import functional as F
+from . import init as _init
+
+__all__ = ["Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Maxout",
+           "Dropout", "BatchNorm1d", "Flatten"]
+
+
+def _check_rng(rng, layer: str) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(f"{layer} draws its initial weights from an explicit generator: pass "
+                    f"rng=np.random.default_rng(seed) (got {rng!r})")
+
+
+def _check_size(value, name: str, layer: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Module:
+    """Base of every layer and model.
+
+    Attributes that are ``Parameter``s or ``Module``s are registered automatically; arrays that are
+    state but not trained (BatchNorm running statistics) are registered with ``register_buffer``.
+    ``training`` is instance state switched by ``train()`` / ``eval()`` for the whole tree.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", [])
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting attributes")
+        if isinstance(value, Parameter):
+            if value.name is None:
+                value.name = name
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Keep ``array`` as non-trained state (saved in checkpoints beside θ)."""
+        if name not in self._buffers:
+            self._buffers.append(name)
+        object.__setattr__(self, name, array)
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        for name, m in self._modules.items():
+            yield from m.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name in self._buffers:
+            yield prefix + name, getattr(self, name)
+        for name, m in self._modules.items():
+            yield from m.named_buffers(prefix + name + ".")
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix.rstrip("."), self
+        for name, m in self._modules.items():
+            yield from m.named_modules(prefix + name + ".")
+
+    def train(self, mode: bool = True) -> "Module":
+        for _, m in self.named_modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget accumulated gradients (a packed parameter's gradient view is zeroed in place)."""
+        for p in self.parameters():
+            if p._packed:
+                p.grad[...] = 0
+            else:
+                p.grad = None
+
+    def forward(self, *args):  # pragma: no cover
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        inner = "\n".join(f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items())
+        return f"{type(self).__name__}(\n{inner}\n)"
+
+
+class Sequential(Module):
+    """Layers applied in order; parameters are named ``"<index>.<name>"`` (e.g. ``"0.weight"``).
+
+    A ``Linear`` or ``Maxout`` left on its automatic initialization that is followed by ``Tanh`` or
+    ``Sigmoid`` is redrawn with Xavier (Glorot) initialization, the lectures' advice for those
+    activations; otherwise it keeps He initialization (the ReLU family).
+    """
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential takes Modules, got {type(layer).__name__} at position {i}")
+            setattr(self, str(i), layer)
+        for layer, nxt in zip(layers, layers[1:]):
+            if isinstance(nxt, (Tanh, Sigmoid)) and getattr(layer, "_auto_init", False):
+                w = layer.weight
+                w.data[...] = _init.xavier_normal(w.shape, rng=layer._rng, dtype=w.dtype)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i) -> Module:
+        return list(self._modules.values())[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+
+class Linear(Module):
+    """Affine layer y = x·Wᵀ + b; W: (out_features, in_features), b: (out_features,).
+
+    ``init`` draws W (any function of ``descend.nn.init`` or a partial of one); by default He normal
+    (std √(2/in_features)), switched to Xavier by ``Sequential`` when a Tanh/Sigmoid follows.
+    Biases start at zero.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
+                 init: Callable | None = None, rng: np.random.Generator | None = None):
+        super().__init__()
+        self.in_features = _check_size(in_features, "in_features", "Linear")
+        self.out_features = _check_size(out_features, "out_features", "Linear")
+        rng = _check_rng(rng, "Linear")
+        object.__setattr__(self, "_auto_init", init is None)
+        object.__setattr__(self, "_rng", rng)
+        draw = init or _init.he_normal
+        self.weight = Parameter(draw((self.out_features, self.in_features), rng=rng), kind="weight")
+        self.bias = Parameter(np.zeros(self.out_features, np.float32), kind="bias") if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class ReLU(Module):
+    """max(0, x)."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """x if x > 0 else negative_slope·x (default 0.01, as in PyTorch and CS231n)."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        if not 0 <= negative_slope < 1:
+            raise ValueError(f"LeakyReLU: negative_slope should be in [0, 1), got {negative_slope}")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x if x > 0 else α(eˣ − 1), α = 1 by default."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        if alpha < 0:
+            raise ValueError(f"ELU: alpha must be ≥ 0, got {alpha}")
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+
+class Sigmoid(Module):
+    """σ(x) = 1/(1 + e⁻ˣ)."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """tanh(x)."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Maxout(Module):
+    """Maxout unit (Goodfellow et al. 2013): yⱼ = max_k (W_k x + b_k)ⱼ over ``pieces`` affine maps.
+
+    Implemented as one Linear to out_features·pieces features followed by a max over each group.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, pieces: int = 2, init: Callable | None = None,
+                 rng: np.random.Generator | None = None):
+        super().__init__()
+        self.pieces = _check_size(pieces, "pieces", "Maxout")
+        self.out_features = _check_size(out_features, "out_features", "Maxout")
+        self.in_features = _check_size(in_features, "in_features", "Maxout")
+        rng = _check_rng(rng, "Maxout")
+        object.__setattr__(self, "_auto_init", init is None)
+        object.__setattr__(self, "_rng", rng)
+        draw = init or _init.he_normal
+        self.weight = Parameter(draw((self.out_features * self.pieces, self.in_features), rng=rng), kind="weight")
+        self.bias = Parameter(np.zeros(self.out_features * self.pieces, np.float32), kind="bias")
+
+    def forward(self, x):
+        return F.maxout(F.linear(x, self.weight, self.bias), self.pieces)
+
+
+class Dropout(Module):
+    """Inverted dropout with drop probability ``p``; identity in eval mode. Masks come from ``rng``."""
+
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1) (the probability of dropping a unit), got {p!r}")
+        self.p = float(p)
+        object.__setattr__(self, "rng", _check_rng(rng, "Dropout") if p > 0 else rng)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, training=self.training, rng=self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalization over features of (N, D) or (N, D, L) input (Ioffe & Szegedy 2015).
+
+    Learnable scale γ (ones) and shift β (zeros); running mean/variance buffers updated in training
+    with PyTorch's convention: running = (1 − momentum)·running + momentum·batch (momentum = 0.1,
+    unbiased variance). Eval mode normalizes with the running averages.
+    """
+
+    expected_ndim = (2, 3)
+
+    def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        self.num_features = _check_size(num_features, "num_features", type(self).__name__)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1], got {momentum}")
+        if eps <= 0:
+            raise ValueError(f"{type(self).__name__}: eps must be > 0, got {eps}")
+        self.eps, self.momentum = float(eps), float(momentum)
+        self.weight = Parameter(np.ones(self.num_features, np.float32), kind="scale")
+        self.bias = Parameter(np.zeros(self.num_features, np.float32), kind="shift")
+        self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
+        self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+
+    def forward(self, x):
+        shape = x.shape
+        if len(shape) not in self.expected_ndim or shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects input of rank "
+                             f"{' or '.join(map(str, self.expected_ndim))} with {self.num_features} "
+                             f"features on axis 1, got shape {tuple(shape)}")
+        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
+                            training=self.training, momentum=self.momentum, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class Flatten(Module):
+    """Flatten all axes from ``start_dim`` on: (N, C, H, W) → (N, C·H·W)."""
+
+    def __init__(self, start_dim: int = 1):
+        super().__init__()
+        self.start_dim = int(start_dim)
+
+    def forward(self, x):
+        from ..autodiff.ops import reshape
+        shape = x.shape
+        return reshape(x, tuple(shape[:self.start_dim]) + (math.prod(shape[self.start_dim:]),))

@@ -1,0 +1,144 @@
+"""θ: every parameter of a model packed into one flat vector ``theta`` with its gradient ``grad``.
+
+After ``pack(model)`` each parameter's ``data`` is a view into ``theta`` and its ``grad`` a view into
+``grad``, so backward accumulates straight into the flat gradient and an optimizer, a norm, a mask,
+a checkpoint or an all-reduce is one operation on a vector.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..autodiff.tensor import Parameter
+
+__all__ = ["Entry", "Params", "pack"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where one parameter lives in θ: ``theta[offset:offset + size].reshape(shape)``."""
+
+    name: str
+    shape: tuple
+    offset: int
+    size: int
+    kind: str
+
+    @property
+    def slice(self) -> slice:
+        return slice(self.offset, self.offset + self.size)
+
+
+class Params:
+    """The packed parameters of a model: ``theta``, ``grad``, ``layout`` and helpers over them."""
+
+    def __init__(self, model, theta: np.ndarray, grad: np.ndarray, layout: tuple[Entry, ...],
+                 parameters: tuple[Parameter, ...]):
+        self.model = model
+        self.theta = theta
+        self.grad = grad
+        self.layout = layout
+        self._parameters = parameters
+
+    def __len__(self) -> int:
+        return self.theta.size
+
+    @property
+    def dtype(self):
+        return self.theta.dtype
+
+    def zero_grad(self) -> None:
+        """Set the flat gradient to zero (one fill) before a new backward pass."""
+        self.grad.fill(0)
+        for p, e in zip(self._parameters, self.layout):
+            if p.grad is None or p.grad.base is not self.grad:  # re-attach if someone rebound p.grad
+                p.grad = self.grad[e.slice].reshape(e.shape)
+            p._grad_zero = True
+
+    def entry(self, name: str) -> Entry:
+        for e in self.layout:
+            if e.name == name:
+                return e
+        raise KeyError(f"no parameter named {name!r}; the model has {[e.name for e in self.layout]}")
+
+    def view(self, name: str, of: str = "theta") -> np.ndarray:
+        """The view of ``theta`` (or ``grad``) holding parameter ``name``."""
+        e = self.entry(name)
+        return getattr(self, of)[e.slice].reshape(e.shape)
+
+    def mask(self, *kinds: str) -> np.ndarray:
+        """Boolean mask over θ selecting parameters of the given kinds ("weight", "bias", "scale", "shift")."""
+        known = {e.kind for e in self.layout}
+        unknown = set(kinds) - known
+        if unknown:
+            raise ValueError(f"unknown parameter kind(s) {sorted(unknown)}; this model has {sorted(known)}")
+        m = np.zeros(self.theta.size, dtype=bool)
+        for e in self.layout:
+            if e.kind in kinds:
+                m[e.slice] = True
+        return m
+
+    def norms(self, of: str = "theta") -> dict[str, float]:
+        """‖·‖₂ of each parameter's slice of ``theta`` or ``grad``."""
+        if of not in ("theta", "grad"):
+            raise ValueError(f"norms(of=...) takes 'theta' or 'grad', got {of!r}")
+        vec = getattr(self, of)
+        return {e.name: float(np.linalg.norm(vec[e.slice])) for e in self.layout}
+
+    def layer_norms(self, of: str = "theta") -> dict[str, float]:
+        """‖·‖₂ per layer (all parameters whose names share the prefix before the last dot)."""
+        out: dict[str, float] = {}
+        for name, n in self.norms(of).items():
+            layer = name.rpartition(".")[0] or name
+            out[layer] = float(np.hypot(out.get(layer, 0.0), n))
+        return out
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """The model's non-trained state (e.g. BatchNorm running statistics), by name."""
+        return dict(self.model.named_buffers())
+
+    def __repr__(self) -> str:
+        return f"Params({self.theta.size} values, dtype={self.theta.dtype}, {len(self.layout)} tensors)"
+
+
+def pack(model, *, dtype=np.float32) -> Params:
+    """Pack ``model``'s parameters into one contiguous vector θ of ``dtype`` (float32 or float64).
+
+    Every parameter's ``data`` becomes a view of θ and its ``grad`` a view of the flat gradient;
+    rebinding a packed parameter's array raises. Buffers are converted to the same dtype.
+    Packing again (e.g. in float64 for a gradient check) moves the parameters to a new θ.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"pack: dtype must be float32 or float64, got {dtype}")
+    named = list(model.named_parameters())
+    if not named:
+        raise ValueError(f"pack: {type(model).__name__} has no parameters to pack")
+    seen: dict[int, str] = {}
+    for name, p in named:
+        if id(p) in seen:
+            raise ValueError(f"pack: parameter {name!r} is the same object as {seen[id(p)]!r}; "
+                             "shared parameters are not supported in a packed model")
+        seen[id(p)] = name
+    total = sum(p.data.size for _, p in named)
+    theta = np.empty(total, dtype=dtype)
+    grad = np.zeros(total, dtype=dtype)
+    layout = []
+    offset = 0
+    for name, p in named:
+        n = p.data.size
+        theta[offset:offset + n] = p.data.ravel()
+        p._data = theta[offset:offset + n].reshape(p.data.shape)
+        p.grad = grad[offset:offset + n].reshape(p._data.shape)
+        p._packed = True
+        p.name = name
+        p._grad_zero = True
+        layout.append(Entry(name, tuple(p._data.shape), offset, n, p.kind))
+        offset += n
+    for mod_name, module in model.named_modules():
+        for b in module._buffers:
+            arr = getattr(module, b)
+            if arr.dtype != dtype:
+                module.register_buffer(b, arr.astype(dtype))
+    return Params(model, theta, grad, tuple(layout), tuple(p for _, p in named))
