@@ -1,0 +1,124 @@
+"""One epoch of MLP training (784-512-256-10, 60,000 synthetic samples, Adam): descend vs PyTorch vs scikit-learn.
+
+Run: .venv/bin/python benchmarks/bench_train.py
+Also the MNIST-1D-sized tiny network (40-100-100-10, batch 100) in steps per second. Every
+framework does the same work in the same process: shuffle, mini-batches, forward, backward,
+Adam update. Ratios < 1 mean descend is faster. descend runs with its defaults (divergence
+guard on, history recorded, no progress bar).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import threads  # noqa: E402
+
+import descend  # noqa: E402
+from descend import nn, optim  # noqa: E402
+from descend.train import fit  # noqa: E402
+
+
+def data(n, d, c, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    y = rng.integers(0, c, n)
+    return X, y
+
+
+def mlp(sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b, rng=rng), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def descend_epoch(X, y, sizes, bs, steps=None):
+    model = mlp(sizes)
+    t = time.perf_counter()
+    fit(model, X, y, optimizer=optim.Adam(lr=1e-3), batch_size=bs, epochs=None if steps else 1, steps=steps)
+    return time.perf_counter() - t
+
+
+def torch_epoch(torch, X, y, sizes, bs, fused, steps=None):
+    torch.manual_seed(0)
+    layers = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    t = time.perf_counter()
+    done = 0
+    while True:
+        perm = torch.randperm(len(Xt))
+        for i in range(0, len(Xt), bs):
+            idx = perm[i:i + bs]
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            loss.item()  # descend records every step's loss; so does this loop
+            done += 1
+            if steps and done == steps:
+                return time.perf_counter() - t
+        if not steps:
+            return time.perf_counter() - t
+
+
+def sklearn_epoch(X, y, sizes, bs):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver="adam", batch_size=bs, max_iter=1,
+                        learning_rate_init=1e-3, random_state=0)
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    return time.perf_counter() - t
+
+
+def best(fn, repeat):
+    return min(fn() for _ in range(repeat))
+
+
+def main() -> None:
+    try:
+        import torch
+        torch.set_num_threads(threads())
+    except ImportError:
+        torch = None
+    sizes = (784, 512, 256, 10)
+    X, y = data(60_000, 784, 10)
+    descend_epoch(X[:2000], y[:2000], sizes, 128)  # warm up (Numba kernels load from cache)
+    print(f"threads: {threads()}  — one epoch, 60,000 samples, MLP 784-512-256-10, Adam")
+    print(f"{'batch':>6} {'descend s':>10} {'torch s':>8} {'torch fused s':>14} {'sklearn s':>10} "
+          f"{'/torch':>7} {'/fused':>7} {'/sklearn':>9}")
+    for bs in (128, 32):
+        d = best(lambda: descend_epoch(X, y, sizes, bs), 2)
+        t = best(lambda: torch_epoch(torch, X, y, sizes, bs, False), 2) if torch else float("nan")
+        f = best(lambda: torch_epoch(torch, X, y, sizes, bs, True), 2) if torch else float("nan")
+        s = sklearn_epoch(X, y, sizes, bs)
+        print(f"{bs:>6} {d:>10.2f} {t:>8.2f} {f:>14.2f} {s:>10.2f} {d / t:>7.2f} {d / f:>7.2f} {d / s:>9.2f}")
+    tiny = (40, 100, 100, 10)
+    Xs, ys = data(4000, 40, 10)
+    steps = 2000
+    descend_epoch(Xs, ys, tiny, 100, steps=50)
+    d = best(lambda: descend_epoch(Xs, ys, tiny, 100, steps=steps), 3)
+    print(f"\ntiny network 40-100-100-10, batch 100, {steps} Adam steps")
+    line = f"descend {steps / d:,.0f} steps/s"
+    if torch:
+        t = best(lambda: torch_epoch(torch, Xs, ys, tiny, 100, False, steps=steps), 3)
+        f = best(lambda: torch_epoch(torch, Xs, ys, tiny, 100, True, steps=steps), 3)
+        line += (f"   torch {steps / t:,.0f} steps/s (fused {steps / f:,.0f})   speed-up ×{t / d:.2f} "
+                 f"(vs fused ×{f / d:.2f})")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The ``descend`` command: ``descend train`` runs a training job from flags and/or a TOML config.
+
+Names in configs map to objects through the visible tables below (the only place that does so).
+With no arguments ``descend train`` trains an MLP with Adam and early stopping on scikit-learn's
+bundled digits and writes a run folder: config.toml, metrics.jsonl, metrics.json, the checkpoint
+and PNG plots.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_CONFIG = {
+    "data": {"dataset": "digits", "val_fraction": 0.15, "standardize": True, "seed": 0},
+    "model": {"hidden": [128, 64], "activation": "relu", "init": "auto", "dropout": 0.0, "batch_norm": False},
+    "optimizer": {"name": "adam", "lr": 1e-3},
+    "schedule": {"name": "constant"},
+    "train": {"batch_size": 32, "epochs": 60, "patience": 8, "l2": 0.0, "seed": 0, "divergence": 3.0,
+              "checkpoint_every": 0},
+}
+
+
+def _datasets():
+    from . import data as D
+    return {"digits": D.load_digits, "iris": D.load_iris, "wine": D.load_wine,
+            "breast_cancer": D.load_breast_cancer, "mnist1d": D.load_mnist1d,
+            "spiral": lambda seed=0: D.make_spiral(rng=np.random.default_rng(seed))}
+
+
+def _activations():
+    from . import nn
+    return {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def _inits():
+    from .nn import init
+    return {"auto": None, "he": init.he_normal, "he_uniform": init.he_uniform, "xavier": init.xavier_normal,
+            "xavier_uniform": init.xavier_uniform, "normal": init.normal, "small": init.small_random}
+
+
+def _optimizers():
+    from . import optim
+    return {"sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam,
+            "adamw": optim.AdamW, "nadam": optim.NAdam, "lbfgs": optim.LBFGS}
+
+
+def _schedules():
+    from . import schedules as S
+    return {"constant": S.Constant, "inverse_time": S.InverseTime, "exponential": S.Exponential,
+            "step": S.StepDecay, "cosine": S.Cosine}
+
+
+class ConfigError(ValueError):
+    """A config key or value that is not understood; the message names it and the choices."""
+
+
+def _pick(table: dict, value, key: str):
+    if value not in table:
+        raise ConfigError(f"{key} = {value!r} is not known; choose one of {sorted(table)}")
+    return table[value]
+
+
+def _merge(base: dict, override: dict, where: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if k not in base:
+            raise ConfigError(f"unknown config key {where + k!r}; known keys here: {sorted(base)}")
+        if isinstance(base[k], dict):
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key {where + k!r} must be a table [{where + k}]")
+            if k in ("optimizer", "schedule"):
+                out[k].update(v)  # hyperparameters pass through to the constructor, which validates them
+            else:
+                out[k] = _merge(base[k], v, where + k + ".")
+        else:
+            out[k] = v
+    return out
+
+
+def build_model(cfg: dict, in_features: int, num_classes: int, rng: np.random.Generator):
+    """The MLP the config describes: [Linear → (BatchNorm) → activation → (Dropout)] × hidden → Linear."""
+    from . import nn
+    m = cfg["model"]
+    act = _pick(_activations(), m["activation"], "model.activation")
+    init = _pick(_inits(), m["init"], "model.init")
+    hidden = m["hidden"]
+    if not isinstance(hidden, list) or not all(isinstance(h, int) and h > 0 for h in hidden):
+        raise ConfigError(f"model.hidden must be a list of positive layer widths, got {hidden!r}")
+    layers, width = [], in_features
+    for h in hidden:
+        layers.append(nn.Linear(width, h, init=init, rng=rng))
+        if m["batch_norm"]:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(act())
+        if m["dropout"]:
+            layers.append(nn.Dropout(m["dropout"], rng=rng))
+        width = h
+    layers.append(nn.Linear(width, num_classes, init=init, rng=rng))
+    return nn.Sequential(*layers)
+
+
+def _build_optimizer(cfg: dict):
+    o = dict(cfg["optimizer"])
+    cls = _pick(_optimizers(), o.pop("name"), "optimizer.name")
+    try:
+        return cls(**o)
+    except TypeError as e:
+        raise ConfigError(f"[optimizer] {e}") from None
+
+
+def _build_schedule(cfg: dict):
+    s = dict(cfg["schedule"])
+    name = s.pop("name")
+    unit = s.pop("unit", "epoch")
+    if name == "constant" and not s:
+        return None, unit
+    cls = _pick(_schedules(), name, "schedule.name")
+    s.setdefault("lr", cfg["optimizer"]["lr"])
+    try:
+        return cls(**s), unit
+    except TypeError as e:
+        raise ConfigError(f"[schedule] {e}") from None
+
+
+def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = True) -> dict:
+    """Train as ``cfg`` says, writing the run folder ``out``; returns the final metrics."""
+    from . import data as D
+    from . import plots
+    from .train import EarlyStopping, MetricsLog, ProgressBar, evaluate, fit
+
+    t0 = time.perf_counter()
+    d, t = cfg["data"], cfg["train"]
+    loader = _pick(_datasets(), d["dataset"], "data.dataset")
+    ds = loader(seed=d["seed"])
+    X, y, Xte, yte = ds.X_train, ds.y_train, ds.X_test, ds.y_test
+    X, y, Xv, yv = D.train_val_split(X, y, val_fraction=d["val_fraction"], rng=np.random.default_rng(d["seed"]),
+                                     stratify=True)
+    if d["standardize"]:  # statistics of the training split only, applied to validation and test
+        mu, sd = X.mean(axis=0), X.std(axis=0)
+        sd[sd == 0] = 1
+        X, Xv, Xte = ((a - mu) / sd for a in (X, Xv, Xte))
+    rng = np.random.default_rng(t["seed"])
+    model = build_model(cfg, X.shape[1], ds.num_classes, rng)
+    optimizer = _build_optimizer(cfg)
+    schedule, unit = _build_schedule(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        import tomli_w
+        (out / "config.toml").write_text(tomli_w.dumps(cfg))
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    stopping = [EarlyStopping(monitor="val_loss", patience=t["patience"])] if t["patience"] else []
+    ckpt = out / "checkpoint.safetensors"
+    history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], batch_size=t["batch_size"],
+                  schedule=schedule, schedule_unit=unit, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
+                  divergence=t["divergence"] or None, seed=t["seed"],
+                  callbacks=[ProgressBar(enabled=progress), MetricsLog(out / "metrics.jsonl")],
+                  checkpoint=ckpt, checkpoint_every=t["checkpoint_every"] or None,
+                  resume=ckpt if resume else None, config=cfg)
+    test = evaluate(model, Xte, yte)
+    final = {"dataset": d["dataset"], "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+             "val_accuracy": history.last("val_accuracy"), "train_accuracy": history.last("train_accuracy"),
+             "stop_reason": history.stop_reason, "epochs": len(history.epochs), "steps": history.steps,
+             "best_epoch": (history.best or {}).get("epoch"), "train_seconds": round(history.elapsed, 3),
+             "total_seconds": round(time.perf_counter() - t0, 3)}
+    (out / "metrics.json").write_text(json.dumps(final, indent=2) + "\n")
+    plots.plot_loss(history, out / "loss.png")
+    plots.plot_accuracy(history, out / "accuracy.png")
+    plots.plot_lr(history, out / "lr.png")
+    return final
+
+
+def _load_config(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def _flag_overrides(args) -> dict:
+    o: dict = {}
+
+    def put(section, key, value):
+        if value is not None:
+            o.setdefault(section, {})[key] = value
+    put("data", "dataset", args.dataset)
+    put("model", "hidden", [int(h) for h in args.hidden.split(",")] if args.hidden else None)
+    put("model", "activation", args.activation)
+    put("model", "init", args.init)
+    put("optimizer", "name", args.optimizer)
+    put("optimizer", "lr", args.lr)
+    put("train", "batch_size", args.batch_size)
+    put("train", "epochs", args.epochs)
+    put("train", "seed", args.seed)
+    return o
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="descend", description="Train neural networks on NumPy.")
+    sub = parser.add_subparsers(dest="command")
+    tr = sub.add_parser("train", help="train a model from flags and/or a TOML config (no arguments: the demo job)")
+    tr.add_argument("--config", type=Path, help="TOML file with [data] [model] [optimizer] [schedule] [train] tables")
+    tr.add_argument("--dataset", help="digits | iris | wine | breast_cancer | mnist1d | spiral")
+    tr.add_argument("--hidden", help="hidden layer widths, e.g. 128,64")
+    tr.add_argument("--activation", help="relu | leaky_relu | elu | tanh | sigmoid")
+    tr.add_argument("--init", help="auto | he | he_uniform | xavier | xavier_uniform | normal | small")
+    tr.add_argument("--optimizer", help="sgd | adagrad | rmsprop | adam | adamw | nadam | lbfgs")
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--out", type=Path, help="run folder (default runs/<dataset>-<time>)")
+    tr.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in folder RUN")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
+    if args.command != "train":
+        parser.print_help()
+        return 2
+    try:
+        if args.resume:
+            out = args.resume
+            cfg = _merge(DEFAULT_CONFIG, _load_config(out / "config.toml"))
+        else:
+            cfg = DEFAULT_CONFIG
+            if args.config:
+                cfg = _merge(cfg, _load_config(args.config))
+            cfg = _merge(cfg, _flag_overrides(args))
+            out = args.out or Path("runs") / f"{cfg['data']['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        final = run(cfg, out, resume=bool(args.resume), progress=False if args.quiet else True)
+    except ConfigError as e:
+        print(f"descend: config error: {e}", file=sys.stderr)
+        return 2
+    print(f"\n{final['dataset']}: test accuracy {final['test_accuracy']:.4f} (validation "
+          f"{final['val_accuracy']:.4f}), {final['epochs']} epochs / {final['steps']} steps in "
+          f"{final['train_seconds']:.1f} s")
+    print(f"stopped: {final['stop_reason']}")
+    print(f"run folder: {out}  (config.toml, metrics.jsonl, metrics.json, checkpoint.safetensors, "
+          "loss.png, accuracy.png, lr.png)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

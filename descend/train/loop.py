@@ -1,0 +1,377 @@
+"""fit: the one training loop — mini-batches, the schedule's clock, L2, validation, stopping, checkpoints.
+
+One step (DESIGN.md): take a float32 batch of this epoch's shuffled order, ask the schedule for
+the learning rate, let the optimizer call the closure (zero grad → forward → loss + L2 →
+backward into the flat gradient) and update θ in place, then let the history, stopping rules and
+callbacks observe.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .. import data as D
+from ..autodiff.tensor import no_grad
+from ..nn import functional as F
+from ..nn.params import Params, pack
+from . import checkpoint as ckpt
+from .history import History
+from .stopping import AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps
+
+__all__ = ["fit", "evaluate", "predict", "FitState"]
+
+# which losses are classification losses, and how their outputs turn into an accuracy
+_CLASSIFICATION = {F.cross_entropy: "argmax", F.hinge: "argmax", F.bce_with_logits: "sign"}
+
+
+def _correct(kind: str, out: np.ndarray, y: np.ndarray) -> int:
+    if kind == "argmax":
+        return int(np.count_nonzero(out.argmax(axis=1) == y))
+    return int(np.count_nonzero((out > 0) == (y > 0.5)))
+
+
+def predict(model, X, *, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for X in eval mode (no graph), computed in batches; the mode is restored."""
+    X, _ = D.check_Xy(X, None)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            outs = [model(D.take(X, slice(i, i + batch_size))).data for i in range(0, len(X), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs)
+
+
+def evaluate(model, X, y, *, loss: Callable = F.cross_entropy, batch_size: int = 1024) -> dict:
+    """Mean loss (and accuracy for classification losses) of the model on (X, y), in eval mode."""
+    kind = _CLASSIFICATION.get(loss)
+    out = predict(model, X, batch_size=batch_size)
+    y = np.asarray(y)
+    if kind == "sign":
+        y = y.reshape(out.shape)
+    result = {"loss": float(loss(out, y).data)}
+    if kind:
+        result["accuracy"] = _correct(kind, out, y) / len(out)
+    return result
+
+
+@dataclass
+class FitState:
+    """What callbacks observe: the model and its θ, the optimizer, the history and the loop's clock.
+
+    ``lr_scale`` (reduce-on-plateau) is the one thing a callback may change.
+    """
+
+    model: object
+    params: Params
+    optimizer: object
+    history: History
+    epoch: int = 0
+    step: int = 0
+    batch: int = 0
+    batches_per_epoch: int = 0
+    total_steps: int | None = None
+    lr: float = 0.0
+    lr_scale: float = 1.0
+    last_loss: float = math.nan
+    order: np.ndarray | None = None
+    stop: bool = False
+    save: Callable | None = field(default=None, repr=False)
+
+
+def _packed(model, dtype) -> Params:
+    params = getattr(model, "_packed_params", None)
+    if params is None or params.theta.dtype != dtype or not all(p._packed for p in model.parameters()):
+        params = pack(model, dtype=dtype)
+        object.__setattr__(model, "_packed_params", params)
+    return params
+
+
+def _flatten_rules(rules) -> list:
+    out = []
+    for r in rules:
+        out.extend(_flatten_rules(r.rules) if isinstance(r, AnyOf) else [r])
+    return out
+
+
+def _generators(model) -> dict[str, np.random.Generator]:
+    """Every random generator the model's layers hold (dropout masks), by module path."""
+    out = {}
+    for name, m in model.named_modules():
+        for key, value in vars(m).items():
+            if isinstance(value, np.random.Generator):
+                out[f"{name}.{key}" if name else key] = value
+    return out
+
+
+def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int | None = None,
+        steps: int | None = None, batch_size: int | None = 32, schedule: Callable | None = None,
+        schedule_unit: str = "epoch", l2: float = 0.0, l2_kinds: Sequence[str] = ("weight",),
+        validation: tuple | None = None, stopping: Sequence = (), divergence: float | None = 3.0,
+        callbacks: Sequence = (), average=None, seed: int | np.random.Generator = 0, shuffle: bool = True,
+        drop_last: bool = False, dtype=np.float32, checkpoint=None, checkpoint_every: int | None = None,
+        resume=None, config: dict | None = None) -> History:
+    """Train ``model`` on (X, y) in place and return its ``History``.
+
+    - ``optimizer``: any descend optimizer (``step(theta, closure, lr)``); L-BFGS wants the full batch.
+    - ``epochs`` / ``steps``: limits (at least one, or a stopping rule that ends the run); more rules
+      in ``stopping``. ``divergence=k`` stops when the loss is NaN/inf or above k × the initial loss
+      and keeps the last good θ (None turns it off).
+    - ``batch_size``: None = batch gradient descent (whole set), 1 = stochastic, else mini-batch;
+      the order is reshuffled every epoch with the run's generator (``seed``).
+    - ``schedule``: a function of the clock giving the learning rate; ``schedule_unit`` says whether
+      the clock counts epochs (the lectures' decay tables) or steps.
+    - ``l2``: λ of the lectures' (λ/2m)·Σ‖W‖² added to the objective (m = training examples), on
+      the parameter kinds in ``l2_kinds`` (weights, not biases, by default).
+    - ``validation``: (X_val, y_val) evaluated after every epoch (val_loss, val_accuracy).
+    - ``average``: an ``Averaging`` callback (Polyak / EMA of θ) updated after every step.
+    - ``checkpoint``: a file path written (atomically) every ``checkpoint_every`` steps if given, after
+      every epoch and at the end; ``resume``: a checkpoint path to continue from, bit-identically.
+    """
+    if schedule_unit not in ("epoch", "step"):
+        raise ValueError(f"schedule_unit must be 'epoch' or 'step', got {schedule_unit!r}")
+    if l2 < 0:
+        raise ValueError(f"l2 (λ) must be ≥ 0, got {l2}")
+    kind = _CLASSIFICATION.get(loss)
+    task = "regression" if kind is None or kind == "sign" else "classification"
+    X, y = D.check_Xy(X, y, task=task)
+    if kind == "sign" and y.ndim == 1:
+        y = y.reshape(-1, 1)
+    n = len(X)
+    bs = D.resolve_batch_size(n, batch_size)
+    rules = _flatten_rules(stopping)
+    if epochs is not None:
+        rules.append(MaxEpochs(epochs))
+    if steps is not None:
+        rules.append(MaxSteps(steps))
+    if not any(isinstance(r, (MaxEpochs, MaxSteps)) for r in rules) and not any(
+            getattr(r, "per", "") == "epoch" for r in rules):
+        raise ValueError("fit needs a limit: pass epochs=..., steps=... or a stopping rule such as EarlyStopping")
+    divergence_rule = Divergence(divergence) if divergence else None
+    early = [r for r in rules if isinstance(r, EarlyStopping)]
+    if any(r.monitor.startswith("val_") for r in early) and validation is None:
+        raise ValueError(f"EarlyStopping monitors {early[0].monitor!r} but no validation=(X_val, y_val) was given")
+    if validation is not None:
+        Xv, yv = D.check_Xy(*validation, task=task)
+        validation = (Xv, yv.reshape(-1, 1) if kind == "sign" and yv.ndim == 1 else yv)
+    step_rules = [r for r in rules if getattr(r, "per", "step") == "step"]
+    epoch_rules = [r for r in rules if getattr(r, "per", "step") == "epoch"]
+    needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
+    callbacks = list(callbacks) + ([average] if average is not None else [])
+    if getattr(optimizer, "needs_full_batch", False) or type(optimizer).__name__ == "LBFGS":
+        if bs != n:
+            raise ValueError(f"{type(optimizer).__name__} needs the full batch (batch_size=None), got batch_size={batch_size}")
+        stochastic = [name for name, m in model.named_modules() if type(m).__name__ in ("Dropout", "BatchNorm1d", "BatchNorm2d")]
+        if stochastic:
+            warnings.warn(f"{type(optimizer).__name__} assumes a deterministic objective, but layers {stochastic} "
+                          "(dropout / batch norm) make it change between evaluations", stacklevel=2)
+
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    params = _packed(model, np.dtype(dtype))
+    theta, grad = params.theta, params.grad
+    history = History()
+    state = FitState(model, params, optimizer, history)
+    state.batches_per_epoch = len(D.batch_slices(n, bs, drop_last=drop_last))
+    limits = [s for s in (steps, epochs * state.batches_per_epoch if epochs else None) if s]
+    state.total_steps = min(limits) if limits else None
+    l2_slices = [e.slice for e in params.layout if e.kind in l2_kinds] if l2 else []
+    l2c = l2 / n
+    best = {"theta": None}
+    counters = {"seen": 0, "correct": 0}  # this epoch's running accuracy
+    epoch_losses: list = []
+
+    def snapshot() -> tuple[dict, dict]:
+        arrays = {"theta": theta}
+        arrays.update({f"buffer.{k}": v for k, v in params.buffers().items()})
+        meta_opt = {}
+        for k, v in optimizer.state_dict().items():
+            if isinstance(v, np.ndarray):
+                arrays[f"optimizer.{k}"] = v
+            else:
+                meta_opt[k] = v
+        if state.order is not None:
+            arrays["order"] = state.order
+        if best["theta"] is not None:
+            arrays["best.theta"] = best["theta"]
+            arrays.update({f"best.buffer.{k}": v for k, v in best["buffers"].items()})
+        cb_states = {}
+        for i, cb in enumerate(callbacks):
+            if hasattr(cb, "state_dict"):
+                s = cb.state_dict()
+                arrays.update({f"callback{i}.{k}": v for k, v in s.items() if isinstance(v, np.ndarray)})
+                cb_states[str(i)] = {k: v for k, v in s.items() if not isinstance(v, np.ndarray)}
+        meta = {
+            "layout": [[e.name, list(e.shape), str(theta.dtype)] for e in params.layout],
+            "optimizer": meta_opt, "history": history.to_dict(), "rng": rng.bit_generator.state,
+            "layer_rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
+            "clock": {"epoch": state.epoch, "step": state.step, "batch": state.batch, "lr_scale": state.lr_scale,
+                      "seen": counters["seen"], "correct": counters["correct"]},
+            "callbacks": cb_states, "config": config or {},
+        }
+        return arrays, meta
+
+    def save(path=None) -> None:
+        arrays, meta = snapshot()
+        ckpt.save_checkpoint(path or checkpoint, arrays, meta)
+
+    state.save = save
+
+    if resume is not None:
+        arrays, meta = ckpt.load_checkpoint(resume)
+        ckpt.check_layout(meta["layout"] and [[e.name, list(e.shape), str(theta.dtype)] for e in params.layout],
+                          meta["layout"])
+        theta[...] = arrays["theta"]
+        for k, v in params.buffers().items():
+            v[...] = arrays[f"buffer.{k}"]
+        opt_state = dict(meta["optimizer"])
+        opt_state.update({k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")})
+        optimizer.load_state_dict(opt_state)
+        rng.bit_generator.state = meta["rng"]
+        gens = _generators(model)
+        for k, s in meta["layer_rngs"].items():
+            if k in gens:
+                gens[k].bit_generator.state = s
+        history = state.history = History.from_dict(meta["history"])
+        clock = meta["clock"]
+        state.epoch, state.step, state.batch, state.lr_scale = clock["epoch"], clock["step"], clock["batch"], clock["lr_scale"]
+        counters["seen"], counters["correct"] = clock["seen"], clock["correct"]
+        epoch_losses = history.step_loss[len(history.step_loss) - state.batch:]
+        history.stop_reason = None  # continue: the new call's limits decide when to stop
+        state.order = arrays.get("order")
+        if "best.theta" in arrays:
+            best["theta"] = arrays["best.theta"].copy()
+            best["buffers"] = {k[len("best.buffer."):]: v.copy() for k, v in arrays.items() if k.startswith("best.buffer.")}
+        for i, cb in enumerate(callbacks):
+            if hasattr(cb, "load_state_dict") and str(i) in meta["callbacks"]:
+                s = dict(meta["callbacks"][str(i)])
+                s.update({k[len(f"callback{i}."):]: v for k, v in arrays.items() if k.startswith(f"callback{i}.")})
+                cb.load_state_dict(s)
+
+    # buffers for "last good θ" (divergence) and ‖Δθ‖: θ before the step, and the last θ known good
+    keep = divergence_rule is not None or needs_change
+    before = np.empty_like(theta) if keep else None
+    good = theta.copy() if divergence_rule is not None else None
+    out_box: list = [None]
+
+    def closure():
+        params.zero_grad()
+        out = model(xb)
+        value = loss(out, yb)
+        value.backward()
+        out_box[0] = out.data
+        total = float(value.data)
+        for sl in l2_slices:
+            w = theta[sl]
+            total += 0.5 * l2c * float(np.dot(w, w))
+            grad[sl] += l2c * w
+        return total, grad
+
+    model.train()
+    for cb in callbacks:
+        if hasattr(cb, "on_fit_start"):
+            cb.on_fit_start(state)
+    reason = None
+    started = time.perf_counter() - history.elapsed
+    slices = D.batch_slices(n, bs, drop_last=drop_last)
+    try:
+        while reason is None:
+            if state.batch == 0 or state.order is None:
+                state.order = D.epoch_order(n, rng=rng, shuffle=shuffle)
+                epoch_losses = []
+                counters["seen"] = counters["correct"] = 0
+            order = state.order
+            while state.batch < len(slices) and reason is None:
+                idx = order[slices[state.batch]]
+                xb = D.take(X, idx)
+                yb = y[idx]
+                clock = state.epoch if schedule_unit == "epoch" else state.step
+                lr = (schedule(clock) if schedule is not None else optimizer.lr) * state.lr_scale
+                if keep:
+                    np.copyto(before, theta)
+                value = optimizer.step(theta, closure, lr=lr)
+                state.step += 1
+                state.batch += 1
+                state.lr, state.last_loss = lr, value
+                history.step_loss.append(value)
+                history.step_lr.append(lr)
+                if divergence_rule is not None:
+                    reason = divergence_rule.check(value, history.initial_loss, state.step)
+                    if reason:
+                        theta[...] = good  # the last θ whose loss was finite and under k × initial
+                        break
+                    good, before = before, good  # θ before this step had a good loss
+                if needs_change:
+                    prev = good if divergence_rule is not None else before
+                    history.param_change.append(float(np.linalg.norm(theta - prev)))
+                epoch_losses.append(value)
+                if kind is not None and out_box[0] is not None:
+                    counters["seen"] += len(idx)
+                    counters["correct"] += _correct(kind, out_box[0], yb)
+                history.elapsed = time.perf_counter() - started
+                for cb in callbacks:
+                    if hasattr(cb, "on_step_end"):
+                        cb.on_step_end(state)
+                for rule in step_rules:
+                    reason = rule(history)
+                    if reason:
+                        break
+                if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0:
+                    save()
+            if state.batch < len(slices):
+                break  # stopped inside the epoch
+            # -- end of epoch ---------------------------------------------------------------------
+            state.epoch += 1
+            state.batch = 0
+            record = {"epoch": state.epoch, "step": state.step,
+                      "train_loss": float(np.mean(epoch_losses)) if epoch_losses else math.nan}
+            if kind is not None and counters["seen"]:
+                record["train_accuracy"] = counters["correct"] / counters["seen"]
+            if validation is not None:
+                with (average.applied(params) if average is not None and average.evaluate else _null()):
+                    res = evaluate(model, *validation, loss=loss)
+                record.update({f"val_{k}": v for k, v in res.items()})
+            record["lr"] = state.lr
+            history.epochs.append(record)
+            for r in early:
+                if r.restore_best and r.best_epoch(history) == len(history.epochs) - 1:
+                    best["theta"] = theta.copy()
+                    best["buffers"] = {k: v.copy() for k, v in params.buffers().items()}
+                    history.best = {"epoch": state.epoch, r.monitor: record.get(r.monitor)}
+            for cb in callbacks:
+                if hasattr(cb, "on_epoch_end"):
+                    cb.on_epoch_end(state)
+            for rule in epoch_rules + step_rules:
+                reason = reason or rule(history)
+            if state.stop and not reason:
+                reason = "stopped by a callback"
+            if checkpoint is not None and reason is None:
+                save()
+    except KeyboardInterrupt:
+        reason = f"interrupted by the user at step {state.step}"
+    history.stop_reason = reason
+    history.elapsed = time.perf_counter() - started
+    for cb in callbacks:
+        if hasattr(cb, "on_fit_end"):
+            cb.on_fit_end(state)
+    if checkpoint is not None:
+        save()  # the state to resume from: θ as trained (the best θ is stored beside it)
+    if best["theta"] is not None and any(r.restore_best for r in early):
+        theta[...] = best["theta"]
+        for k, v in params.buffers().items():
+            v[...] = best["buffers"][k]
+        history.stop_reason += f"; restored θ of the best epoch ({history.best['epoch']})"
+    return history
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
