@@ -22,12 +22,20 @@ def tensor(data, *, requires_grad: bool = False, dtype=None) -> Tensor:
     return Tensor(np.asarray(data, dtype=dtype), requires_grad=requires_grad)
 
 
+def _scalar_dtype(value, other):
+    # a number takes a floating Tensor's dtype (float32 stays float32); an integer Tensor keeps
+    # NumPy's promotion, so int_tensor * 0.5 is not truncated to 0
+    if isinstance(other, Tensor) and np.ndim(value) == 0 and other.dtype.kind == "f":
+        return other.dtype
+    return None
+
+
 def _pair(a, b):
     """Turn Python numbers into arrays of the other operand's dtype, so float32 stays float32."""
     if not isinstance(a, Tensor):
-        a = np.asarray(a, dtype=b.dtype if isinstance(b, Tensor) and np.ndim(a) == 0 else None)
+        a = np.asarray(a, dtype=_scalar_dtype(a, b))
     if not isinstance(b, Tensor):
-        b = np.asarray(b, dtype=a.dtype if isinstance(a, Tensor) and np.ndim(b) == 0 else None)
+        b = np.asarray(b, dtype=_scalar_dtype(b, a))
     return a, b
 
 
@@ -119,10 +127,12 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+        # restore the axes that 1-D operands dropped: b's trailing one first, so that the
+        # 0-d gradient of a 1-D · 1-D product becomes (1, 1)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
         ga = gb = None
         if na:
             ga = g2 @ np.swapaxes(b2, -1, -2)
@@ -252,7 +262,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     def forward(self, a, axes=None):
-        self.axes = axes
+        self.axes = None if axes is None else [ax % a.ndim for ax in axes]  # argsort needs axes ≥ 0
         return np.transpose(a, axes)
 
     def backward(self, g):

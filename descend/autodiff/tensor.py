@@ -160,7 +160,12 @@ class Tensor:
         for node in order:
             fn = node._creator
             entry = pending.pop(id(node), None)
-            if fn is None or entry is None:
+            if fn is None:
+                continue
+            if entry is None:  # no gradient reached this node; its graph is consumed all the same
+                fn.release()
+                node._creator = _FREED
+                node._inputs = ()
                 continue
             inputs = node._inputs
             # a packed parameter whose gradient view was just zeroed can receive its gradient
@@ -185,22 +190,35 @@ class Tensor:
                     slot[0] = slot[0] + g
                     slot[1] = True
             fn.release()
-            node._creator = None
+            node._creator = _FREED
             node._inputs = ()
 
 
+class _Freed(Function):
+    """Stands in for the creator of a node whose graph an earlier ``backward()`` consumed.
+
+    Without it the node would look like a leaf and a second backward would silently stop there.
+    """
+
+    def backward(self, grad_out):
+        raise RuntimeError("backward() through a graph that an earlier backward() already freed: "
+                           "run the forward pass again (each backward() consumes its graph)")
+
+
+_FREED = _Freed()
+
+
 def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: bool) -> None:
+    assert g.shape == leaf.shape, f"backward produced a gradient of shape {g.shape} for a leaf of shape {leaf.shape}"
     if g is leaf.grad:  # written in place through a sink
         pass
     elif leaf.grad is None:
         leaf.grad = g.astype(leaf._data.dtype, copy=not owned)
-        if leaf.grad.shape != leaf.shape:
-            leaf.grad = leaf.grad.reshape(leaf.shape)
     elif leaf._grad_zero:
         # a packed parameter whose gradient view was just zeroed: write instead of add (one pass)
-        np.copyto(leaf.grad, g.reshape(leaf.shape) if g.shape != leaf.shape else g)
+        np.copyto(leaf.grad, g)
     else:
-        leaf.grad += g.reshape(leaf.shape) if g.shape != leaf.shape else g
+        leaf.grad += g
     leaf._grad_zero = False
 
 
@@ -242,6 +260,14 @@ class Parameter(Tensor):
         self._packed = False
         super().__init__(arr, requires_grad=True, name=name)
         self.kind = kind
+
+    def zero_grad(self) -> None:
+        """Forget the gradient; a packed parameter zeroes its view of the flat gradient in place."""
+        if self._packed and self.grad is not None:
+            self.grad[...] = 0
+            self._grad_zero = True
+        else:
+            self.grad = None
 
     def _set_data(self, value) -> None:
         if self._packed:

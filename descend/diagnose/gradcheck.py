@@ -26,7 +26,9 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, *, eps: float = 1e
                         "in float32 lose most of their digits; pack the model with dtype=np.float64")
     grad = np.zeros_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
-    if flat.base is None and x.size and not np.shares_memory(flat, x):
+    # a non-contiguous x makes reshape copy (and the copy's .base is not None): nudging it would
+    # leave x untouched and every derivative 0
+    if x.size and not np.shares_memory(flat, x):
         raise ValueError("numerical_gradient needs a contiguous array it can nudge in place")
     for i in range(flat.size):
         old = flat[i]

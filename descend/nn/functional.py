@@ -348,8 +348,10 @@ def bce_with_logits(logits, target, *, reduction: str = "mean"):
     _check_reduction(reduction)
     z, t = _data(logits), _data(target)
     _check_same_shape("bce_with_logits", z, t)
-    if np.any((t < 0) | (t > 1)):
-        raise ValueError("bce_with_logits: targets must lie in [0, 1] (probabilities or 0/1 labels)")
+    bad = ~((t >= 0) & (t <= 1))  # written so that NaN counts as bad
+    if np.any(bad):
+        raise ValueError(f"bce_with_logits: targets must lie in [0, 1] (probabilities or 0/1 labels), got "
+                         f"{t[bad][:3].tolist()}; rescale or fix the targets")
     if not isinstance(target, Tensor):
         target = np.asarray(target, dtype=z.dtype)
     return Tensor.apply(BCEWithLogits(), logits, target, reduction=reduction)
@@ -405,18 +407,16 @@ def dropout(x, p: float = 0.5, *, training: bool = True, rng: np.random.Generato
 
     The mask is drawn from ``rng`` (required in training), so runs with the same seed agree.
     """
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout p must be in [0, 1] (the probability of dropping a unit), got {p!r}")
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout p must be in [0, 1) (the probability of dropping a unit), got {p!r}; "
+                         "p = 1 would drop every unit")
     if not training or p == 0:
         return x
     if rng is None:
         raise TypeError("dropout in training mode needs an explicit rng=np.random.default_rng(seed)")
     xd = _data(x)
-    if p == 1:
-        mask = np.zeros(xd.shape, dtype=xd.dtype)
-    else:
-        mask = rng.random(xd.shape, dtype=np.float64 if xd.dtype == np.float64 else np.float32) >= p
-        mask = mask.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
+    mask = rng.random(xd.shape, dtype=np.float64 if xd.dtype == np.float64 else np.float32) >= p
+    mask = mask.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
     return Tensor.apply(Dropout(), x, mask)
 
 

@@ -89,10 +89,7 @@ class Module:
     def zero_grad(self) -> None:
         """Forget accumulated gradients (a packed parameter's gradient view is zeroed in place)."""
         for p in self.parameters():
-            if p._packed:
-                p.grad[...] = 0
-            else:
-                p.grad = None
+            p.zero_grad()
 
     def forward(self, *args):  # pragma: no cover
         raise NotImplementedError
