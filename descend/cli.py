@@ -53,7 +53,7 @@ def _optimizers():
 
 def _schedules():
     from . import schedules as S
-    return {"constant": S.Constant, "inverse_time": S.InverseTime, "exponential": S.Exponential,
+    return {"constant": S.Constant, "inverse_time": S.InverseTimeDecay, "exponential": S.ExponentialDecay,
             "step": S.StepDecay, "cosine": S.Cosine}
 
 
@@ -111,21 +111,20 @@ def _build_optimizer(cfg: dict):
     cls = _pick(_optimizers(), o.pop("name"), "optimizer.name")
     try:
         return cls(**o)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"[optimizer] {e}") from None
 
 
 def _build_schedule(cfg: dict):
     s = dict(cfg["schedule"])
     name = s.pop("name")
-    unit = s.pop("unit", "epoch")
     if name == "constant" and not s:
-        return None, unit
+        return None
     cls = _pick(_schedules(), name, "schedule.name")
     s.setdefault("lr", cfg["optimizer"]["lr"])
     try:
-        return cls(**s), unit
-    except TypeError as e:
+        return cls(**s)  # its ``unit`` ("epoch" or "step") tells fit which clock to pass
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"[schedule] {e}") from None
 
 
@@ -149,7 +148,7 @@ def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = T
     rng = np.random.default_rng(t["seed"])
     model = build_model(cfg, X.shape[1], ds.num_classes, rng)
     optimizer = _build_optimizer(cfg)
-    schedule, unit = _build_schedule(cfg)
+    schedule = _build_schedule(cfg)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         import tomli_w
@@ -158,7 +157,7 @@ def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = T
     stopping = [EarlyStopping(monitor="val_loss", patience=t["patience"])] if t["patience"] else []
     ckpt = out / "checkpoint.safetensors"
     history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], batch_size=t["batch_size"],
-                  schedule=schedule, schedule_unit=unit, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
+                  schedule=schedule, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
                   divergence=t["divergence"] or None, seed=t["seed"],
                   callbacks=[ProgressBar(enabled=progress), MetricsLog(out / "metrics.jsonl")],
                   checkpoint=ckpt, checkpoint_every=t["checkpoint_every"] or None,

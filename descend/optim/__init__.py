@@ -1,0 +1,23 @@
+"""Optimizers on a flat parameter vector θ: step(theta, closure, lr=None) -> loss, updating θ in place."""
+from .adagrad import Adagrad
+from .adam import Adam, AdamW, NAdam
+from .base import Optimizer
+from .clip import clip_grad_norm_, clip_grad_value_
+from .lbfgs import LBFGS
+from .newton import Newton
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "NAdam",
+    "LBFGS",
+    "Newton",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+]

@@ -1,0 +1,182 @@
+"""Numba kernels for the first-order optimizer updates: one fused pass over θ, grad and the state.
+
+Each kernel reads like the per-element formula of its optimizer. Conventions shared by all of them:
+
+- arrays are 1-D and of one dtype (float32 or float64); every scalar argument is passed already cast
+  to that dtype by the caller (``dt(x)``), so a float32 update does float32 arithmetic throughout
+  and no float64 value is ever formed per element;
+- state values whose magnitude falls below ``tiny`` (the smallest normal number of the dtype) are
+  stored as 0: moments of dead units decay geometrically into denormals, and arithmetic on denormals
+  is many times slower (a NumPy Adam step measured 2.6x slower);
+- optional buffers that a configuration does not use are passed as empty arrays and never touched.
+
+This module imports numba (about 0.3 s), so the optimizer modules import it lazily on the first step.
+"""
+import math
+import types
+
+from numba import njit, prange
+
+# Below this size the serial compilation runs. A parallel launch costs ~2 µs on an idle machine, but
+# when the cores are busy (a closure doing NumPy work between steps, other processes) the worker
+# threads must be woken and scheduled: a 2-element Rosenbrock SGD step measured 24 µs to 1.1 ms
+# parallel against 3.6 µs serial. Above it the parallel loop scales with the cores.
+PARALLEL_MIN = 1 << 16
+
+
+def _fused(f):
+    """Compile one kernel body twice — parallel (prange over numba's threads) and serial (prange runs
+    as range) — and pick by θ's size. The serial copy gets its own qualname, so each has its own cache file."""
+    parallel = njit(cache=True, parallel=True)(f)
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
+    g.__qualname__ = f.__qualname__ + "_serial"
+    g.__module__ = f.__module__
+    serial = njit(cache=True)(g)
+
+    def kernel(theta, *args):
+        return (parallel if theta.size >= PARALLEL_MIN else serial)(theta, *args)
+
+    kernel.__name__, kernel.__qualname__, kernel.__doc__ = f.__name__, f.__qualname__, f.__doc__
+    kernel.parallel, kernel.serial = parallel, serial
+    return kernel
+
+
+@_fused
+def sgd(theta, g, lr, wd):
+    """θ ← θ − lr·(g + wd·θ)."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        theta[i] = theta[i] - lr * gi
+
+
+@_fused
+def sgd_momentum(theta, g, v, lr, mu, damp1, wd, nesterov, first, tiny):
+    """PyTorch form: v ← μ·v + (1−dampening)·g (v ← g on the first step); θ ← θ − lr·(g + μ·v if nesterov else v)."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        if first:
+            vi = gi
+        else:
+            vi = mu * v[i] + damp1 * gi
+        if abs(vi) < tiny:
+            v[i] = 0
+        else:
+            v[i] = vi
+        if nesterov:
+            theta[i] = theta[i] - lr * (gi + mu * vi)
+        else:
+            theta[i] = theta[i] - lr * vi
+
+
+@_fused
+def sgd_ewa(theta, g, v, lr_c, beta, omb, wd, tiny):
+    """Lecture form: v ← β·v + (1−β)·g; θ ← θ − lr_c·v, lr_c = lr / (1−βᵗ) with bias correction, else lr."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        vi = beta * v[i] + omb * gi
+        if abs(vi) < tiny:
+            v[i] = 0
+        else:
+            v[i] = vi
+        theta[i] = theta[i] - lr_c * vi
+
+
+@_fused
+def sgd_cs231n(theta, g, v, lr, mu, wd, tiny):
+    """CS231n form: v ← μ·v − lr·g; θ ← θ + v."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        vi = mu * v[i] - lr * gi
+        if abs(vi) < tiny:
+            v[i] = 0
+        else:
+            v[i] = vi
+        theta[i] = theta[i] + vi
+
+
+@_fused
+def adagrad(theta, g, s, clr, eps, wd):
+    """s ← s + g²; θ ← θ − clr·g / (√s + eps)."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        si = s[i] + gi * gi
+        s[i] = si
+        theta[i] = theta[i] - clr * gi / (math.sqrt(si) + eps)
+
+
+@_fused
+def rmsprop(theta, g, sq, ga, buf, lr, alpha, oma, eps, wd, mom, centered, eps_inside, use_mom, tiny):
+    """s ← α·s + (1−α)·g²; [centered: ḡ ← α·ḡ + (1−α)·g, s̃ = s − ḡ²]; d = √s̃ + eps (or √(s̃ + eps));
+    momentum: b ← μ·b + g/d, θ ← θ − lr·b; else θ ← θ − lr·g/d."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        si = alpha * sq[i] + oma * gi * gi
+        if abs(si) < tiny:
+            sq[i] = 0
+        else:
+            sq[i] = si
+        if centered:
+            gai = alpha * ga[i] + oma * gi
+            if abs(gai) < tiny:
+                ga[i] = 0
+            else:
+                ga[i] = gai
+            si = si - gai * gai
+        if eps_inside:
+            d = math.sqrt(si + eps)
+        else:
+            d = math.sqrt(si) + eps
+        if use_mom:
+            bi = mom * buf[i] + gi / d
+            if abs(bi) < tiny:
+                buf[i] = 0
+            else:
+                buf[i] = bi
+            theta[i] = theta[i] - lr * bi
+        else:
+            theta[i] = theta[i] - lr * gi / d
+
+
+@_fused
+def adam(theta, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqrt, wd, decay, amsgrad, tiny):
+    """g ← g + wd·θ (L2); m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; [AMSGrad: v̂ ← max(v̂, v)];
+    θ ← decay·θ − step_size·m / (√v / bc2_sqrt + eps), step_size = lr/(1−b1ᵗ), bc2_sqrt = √(1−b2ᵗ),
+    decay = 1 − lr·λ for AdamW's decoupled decay (1 otherwise)."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        mi = b1 * m[i] + omb1 * gi
+        vi = b2 * v[i] + omb2 * gi * gi
+        if abs(mi) < tiny:
+            m[i] = 0
+        else:
+            m[i] = mi
+        if abs(vi) < tiny:
+            v[i] = 0
+        else:
+            v[i] = vi
+        if amsgrad:
+            if vmax[i] > vi:
+                vi = vmax[i]
+            else:
+                vmax[i] = vi
+        theta[i] = decay * theta[i] - step_size * mi / (math.sqrt(vi) / bc2_sqrt + eps)
+
+
+@_fused
+def nadam(theta, g, m, v, b1, omb1, b2, omb2, eps, bc2, wd, decay, cg, cm, tiny):
+    """m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; d = √(v/(1−b2ᵗ)) + eps;
+    θ ← decay·θ + cg·g/d + cm·m/d with cg = −lr(1−μₜ)/(1−Πμ₁..ₜ), cm = −lr·μₜ₊₁/(1−Πμ₁..ₜ₊₁)."""
+    for i in prange(theta.size):
+        gi = g[i] + wd * theta[i]
+        mi = b1 * m[i] + omb1 * gi
+        vi = b2 * v[i] + omb2 * gi * gi
+        if abs(mi) < tiny:
+            m[i] = 0
+        else:
+            m[i] = mi
+        if abs(vi) < tiny:
+            v[i] = 0
+        else:
+            v[i] = vi
+        d = math.sqrt(vi / bc2) + eps
+        theta[i] = decay * theta[i] + cg * gi / d + cm * mi / d

@@ -1,0 +1,46 @@
+"""AdaGrad: per-coordinate step sizes from the running sum of squared gradients."""
+
+from .base import Optimizer, _k, check_theta, evaluate, nonnegative, positive
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """AdaGrad (Duchi, Hazan & Singer 2011; CS231n notes; arithmetic of torch.optim.Adagrad).
+
+    θ, g and the state ``s`` (sum of squared gradients) are flat arrays of θ's size and dtype.
+
+        g ← g + λ·θ                             (weight_decay λ, L2 form)
+        s ← s + g²                              (s₀ = initial_accumulator_value)
+        lrₜ = lr / (1 + (t − 1)·lr_decay)        (t = 1 on the first step)
+        θ ← θ − lrₜ·g / (√s + eps)
+
+    Defaults (PyTorch): lr=0.01, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10.
+    """
+
+    _hyper = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
+    def __init__(self, *, lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+        super().__init__()
+        self.lr = positive("lr", lr)
+        self.lr_decay = nonnegative("lr_decay", lr_decay)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
+        self.initial_accumulator_value = nonnegative("initial_accumulator_value", initial_accumulator_value)
+        self.eps = nonnegative("eps", eps)
+
+    def _buffer_names(self):
+        return ("s",)
+
+    def _buffer_init(self, name):
+        return self.initial_accumulator_value
+
+    def step(self, theta, closure, lr=None):
+        check_theta(theta)
+        lr = self._lr(lr)
+        loss, g = evaluate(closure, theta)
+        s = self._ensure_state(theta)["s"]
+        dt = theta.dtype.type
+        clr = lr / (1.0 + self.t * self.lr_decay)
+        _k().adagrad(theta, g, s, dt(clr), dt(self.eps), dt(self.weight_decay))
+        self.t += 1
+        return loss

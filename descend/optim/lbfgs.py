@@ -1,0 +1,309 @@
+"""L-BFGS for full-batch problems: two-loop recursion with strong-Wolfe or backtracking line search."""
+import math
+
+import numpy as np
+
+from .base import Optimizer, check_theta, choice, evaluate, nonnegative, positive, positive_int
+
+__all__ = ["LBFGS"]
+
+LINE_SEARCHES = ("strong_wolfe", "backtracking", None)
+
+
+def _cubic_minimizer(x1, f1, g1, x2, f2, g2, lo=None, hi=None):
+    """Minimizer of the cubic through (x1, f1, slope g1) and (x2, f2, slope g2), clamped to [lo, hi]
+    (default: the interval between x1 and x2); the midpoint when the cubic has no minimum
+    (Nocedal & Wright, eq. 3.59)."""
+    if lo is None:
+        lo, hi = (x1, x2) if x1 <= x2 else (x2, x1)
+    d1 = g1 + g2 - 3.0 * (f1 - f2) / (x1 - x2)
+    disc = d1 * d1 - g1 * g2
+    if disc < 0.0:
+        return (lo + hi) / 2.0
+    d2 = math.sqrt(disc)
+    if x1 <= x2:
+        x = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2))
+    else:
+        x = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2.0 * d2))
+    return min(max(x, lo), hi)
+
+
+def strong_wolfe(phi, t, d, f, g, gtd, *, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+    """Line search along d for a step t satisfying the strong Wolfe conditions
+    f(x + t·d) ≤ f + c1·t·gᵀd and |∇f(x + t·d)ᵀd| ≤ c2·|gᵀd| (Nocedal & Wright, Alg. 3.5/3.6, with the
+    cubic interpolation and safeguards of minFunc / torch.optim.LBFGS).
+
+    ``phi(t) -> (f, grad)`` evaluates at x + t·d. Returns (f_new, g_new, t, evaluations).
+    """
+    d_norm = float(np.max(np.abs(d)))
+    f_new, g_new = phi(t)
+    evals = 1
+    gtd_new = float(g_new @ d)
+    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
+    done = False
+    it = 0
+    # phase 1: grow t until the minimum is bracketed or the conditions hold
+    while it < max_ls:
+        sufficient = f_new <= f + c1 * t * gtd and not (it > 1 and f_new >= f_prev)
+        if sufficient and abs(gtd_new) <= -c2 * gtd:
+            br, br_f, br_g, br_gtd = [t], [f_new], [g_new], [gtd_new]
+            done = True
+            break
+        if not sufficient or gtd_new >= 0.0:
+            br, br_f, br_g, br_gtd = [t_prev, t], [f_prev, f_new], [g_prev, g_new], [gtd_prev, gtd_new]
+            break
+        t_next = _cubic_minimizer(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, t + 0.01 * (t - t_prev), t * 10.0)
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
+        t = t_next
+        f_new, g_new = phi(t)
+        evals += 1
+        gtd_new = float(g_new @ d)
+        it += 1
+    if it == max_ls:
+        br, br_f, br_g, br_gtd = [0.0, t], [f, f_new], [g, g_new], [gtd, gtd_new]
+
+    # phase 2 ("zoom"): shrink the bracket [low, high] by safeguarded cubic interpolation
+    low, high = (0, 1) if br_f[0] <= br_f[-1] else (1, 0)
+    insufficient = False
+    while not done and it < max_ls:
+        if abs(br[1] - br[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_minimizer(br[0], br_f[0], br_gtd[0], br[1], br_f[1], br_gtd[1])
+        top, bottom = max(br), min(br)
+        margin = 0.1 * (top - bottom)
+        if min(top - t, t - bottom) < margin:
+            # too close to an end: accept once, then move it 10 % inside the bracket
+            if insufficient or t >= top or t <= bottom:
+                t = top - margin if abs(t - top) < abs(t - bottom) else bottom + margin
+                insufficient = False
+            else:
+                insufficient = True
+        else:
+            insufficient = False
+        f_new, g_new = phi(t)
+        evals += 1
+        gtd_new = float(g_new @ d)
+        it += 1
+        if f_new > f + c1 * t * gtd or f_new >= br_f[low]:
+            br[high], br_f[high], br_g[high], br_gtd[high] = t, f_new, g_new, gtd_new
+            low, high = (0, 1) if br_f[0] <= br_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (br[high] - br[low]) >= 0.0:
+                br[high], br_f[high], br_g[high], br_gtd[high] = br[low], br_f[low], br_g[low], br_gtd[low]
+            br[low], br_f[low], br_g[low], br_gtd[low] = t, f_new, g_new, gtd_new
+    return br_f[low], br_g[low], br[low], evals
+
+
+def backtracking(phi, t, d, f, g, gtd, *, c1=1e-4, shrink=0.5, max_ls=25):
+    """Armijo backtracking: try t, t·shrink, t·shrink², ... until f(x + t·d) ≤ f + c1·t·gᵀd
+    (Nocedal & Wright, Alg. 3.1). If no trial passes within max_ls evaluations, the best trial is
+    taken when it lowers f, else t = 0 (no move). Returns (f_new, g_new, t, evaluations)."""
+    best = (f, g, 0.0)
+    evals = 0
+    while evals < max_ls:
+        f_new, g_new = phi(t)
+        evals += 1
+        if f_new <= f + c1 * t * gtd:
+            return f_new, g_new, t, evals
+        if f_new < best[0]:
+            best = (f_new, g_new, t)
+        t *= shrink
+    return best[0], best[1], best[2], evals
+
+
+class LBFGS(Optimizer):
+    """Limited-memory BFGS (Nocedal 1980; Nocedal & Wright ch. 7), the algorithm of torch.optim.LBFGS.
+
+    One ``step`` runs up to ``max_iter`` iterations (and ``max_eval`` closure calls) on a full-batch
+    closure. Each iteration: direction d = −H·g by the two-loop recursion over the last
+    ``history_size`` pairs (s = Δθ, y = Δg; a pair is kept only when yᵀs > 1e-10), with initial
+    scaling H₀ = (yᵀs / yᵀy)·I; first step length min(1, 1/‖g‖₁)·lr, then lr; then
+
+        line_search="strong_wolfe" (default): t from ``strong_wolfe`` (c1 = 1e-4, c2 = 0.9);
+        line_search="backtracking": Armijo backtracking from t, halving;
+        line_search=None: fixed step t;
+        θ ← θ + t·d.
+
+    Stops when max|g| ≤ tolerance_grad, max|t·d| ≤ tolerance_change, |Δloss| < tolerance_change,
+    gᵀd > −tolerance_change, or the iteration/evaluation budget is spent.
+
+    State: ``d``, ``prev_grad`` (size D), ``old_dirs``/``old_stps`` (k × D, the y and s pairs), ``ro``
+    (k, 1/yᵀs), scalars ``step_size``, ``H_diag``, ``prev_loss``, ``func_evals``; ``t`` counts iterations.
+    Memory ≈ 2·history_size·D values.
+
+    Defaults (PyTorch): lr=1, max_iter=20, max_eval=max_iter·5//4, tolerance_grad=1e-7,
+    tolerance_change=1e-9, history_size=100. PyTorch's default line search is None; ours is
+    "strong_wolfe", which is what full-batch use needs. Unlike PyTorch, the line search uses the
+    optimizer's tolerance_change (PyTorch always passes its default 1e-9).
+    """
+
+    _hyper = ("lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size", "line_search")
+    _scalars = ("step_size", "H_diag", "prev_loss", "func_evals")
+
+    def __init__(self, *, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+                 history_size=100, line_search="strong_wolfe"):
+        super().__init__()
+        self.lr = positive("lr", lr)
+        self.max_iter = positive_int("max_iter", max_iter)
+        self.max_eval = self.max_iter * 5 // 4 if max_eval is None else positive_int("max_eval", max_eval)
+        self.tolerance_grad = nonnegative("tolerance_grad", tolerance_grad)
+        self.tolerance_change = nonnegative("tolerance_change", tolerance_change)
+        self.history_size = positive_int("history_size", history_size)
+        self.line_search = choice("line_search", line_search, LINE_SEARCHES)
+        self.step_size = None
+        self.H_diag = 1.0
+        self.prev_loss = None
+        self.func_evals = 0
+        self._d = None
+        self._prev_grad = None
+        self._dirs, self._stps, self._ro = [], [], []
+
+    def step(self, theta, closure, lr=None):
+        check_theta(theta)
+        lr = self._lr(lr)
+        loss, g = evaluate(closure, theta)
+        g = g.copy()  # the closure may reuse its grad buffer
+        first_loss = loss
+        evals = 1
+        self.func_evals += 1
+        if self._d is not None and (self._d.shape != theta.shape or self._d.dtype != theta.dtype):
+            raise ValueError(f"optimizer state 'd' has shape {self._d.shape} and dtype {self._d.dtype}, but theta has "
+                             f"shape {theta.shape} and dtype {theta.dtype}; use a new optimizer for a new theta")
+        if np.max(np.abs(g)) <= self.tolerance_grad:
+            return first_loss
+
+        d, t = self._d, self.step_size
+        dirs, stps, ro = self._dirs, self._stps, self._ro
+        prev_grad, prev_loss, h_diag = self._prev_grad, self.prev_loss, self.H_diag
+        n_iter = 0
+        while n_iter < self.max_iter:
+            n_iter += 1
+            self.t += 1
+            if self.t == 1:
+                d = -g
+                dirs, stps, ro = [], [], []
+                h_diag = 1.0
+            else:
+                y = g - prev_grad
+                s = d * t
+                ys = float(y @ s)
+                if ys > 1e-10:
+                    if len(dirs) == self.history_size:
+                        del dirs[0], stps[0], ro[0]
+                    dirs.append(y)
+                    stps.append(s)
+                    ro.append(1.0 / ys)
+                    h_diag = ys / float(y @ y)
+                # two-loop recursion: d = −H·g
+                q = -g
+                al = [0.0] * len(dirs)
+                for i in range(len(dirs) - 1, -1, -1):
+                    al[i] = float(stps[i] @ q) * ro[i]
+                    q -= al[i] * dirs[i]
+                d = q * h_diag
+                for i in range(len(dirs)):
+                    be = float(dirs[i] @ d) * ro[i]
+                    d += (al[i] - be) * stps[i]
+            prev_grad = g
+            prev_loss = loss
+            t = min(1.0, 1.0 / float(np.sum(np.abs(g)))) * lr if self.t == 1 else lr
+            gtd = float(g @ d)
+            if gtd > -self.tolerance_change:
+                break
+
+            ls_evals = 0
+            if self.line_search is None:
+                theta += t * d
+                if n_iter != self.max_iter:
+                    loss, g = evaluate(closure, theta)
+                    g = g.copy()
+                    ls_evals = 1
+                opt_cond = np.max(np.abs(g)) <= self.tolerance_grad
+            else:
+                x0 = theta.copy()
+
+                def phi(step):
+                    np.multiply(d, step, out=theta)
+                    np.add(theta, x0, out=theta)
+                    f_val, grad = evaluate(closure, theta)
+                    np.copyto(theta, x0)
+                    return f_val, grad.copy()
+
+                if self.line_search == "strong_wolfe":
+                    loss, g, t, ls_evals = strong_wolfe(phi, t, d, loss, g, gtd, tolerance_change=self.tolerance_change,
+                                                        max_ls=self.max_eval - evals)
+                else:
+                    loss, g, t, ls_evals = backtracking(phi, t, d, loss, g, gtd, max_ls=self.max_eval - evals)
+                np.multiply(d, t, out=theta)
+                theta += x0
+                opt_cond = np.max(np.abs(g)) <= self.tolerance_grad
+            evals += ls_evals
+            self.func_evals += ls_evals
+
+            if n_iter == self.max_iter or evals >= self.max_eval or opt_cond:
+                break
+            if np.max(np.abs(d * t)) <= self.tolerance_change:
+                break
+            if abs(loss - prev_loss) < self.tolerance_change:
+                break
+
+        self._d, self.step_size = d, t
+        self._dirs, self._stps, self._ro = dirs, stps, ro
+        self._prev_grad, self.prev_loss, self.H_diag = prev_grad, prev_loss, h_diag
+        return first_loss
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self):
+        d = super().state_dict()
+        if self._d is not None:
+            n, dt = self._d.size, self._d.dtype
+            d["d"] = self._d.copy()
+            d["prev_grad"] = self._prev_grad.copy()
+            d["old_dirs"] = np.array(self._dirs, dtype=dt).reshape(len(self._dirs), n)
+            d["old_stps"] = np.array(self._stps, dtype=dt).reshape(len(self._stps), n)
+            d["ro"] = np.array(self._ro, dtype=np.float64)
+        return d
+
+    def _load_buffers(self, fresh, d):
+        names = ("d", "prev_grad", "old_dirs", "old_stps", "ro")
+        present = [k for k in names if k in d]
+        if not present:
+            if d["t"] > 0:
+                raise ValueError(f"entry 'd' is missing from the LBFGS state (t = {d['t']})")
+            return {}
+        for k in names:
+            if k not in d:
+                raise ValueError(f"entry {k!r} is missing from the LBFGS state")
+            if not isinstance(d[k], np.ndarray):
+                raise ValueError(f"entry {k!r} must be an ndarray, got {type(d[k]).__name__}")
+        ref = d["d"]
+        if ref.ndim != 1 or ref.dtype not in (np.float32, np.float64):
+            raise ValueError(f"entry 'd' must be a 1-D float32/float64 array, got shape {ref.shape} dtype {ref.dtype}")
+        if self._d is not None and (ref.shape != self._d.shape or ref.dtype != self._d.dtype):
+            raise ValueError(f"entry 'd' has shape {ref.shape} and dtype {ref.dtype}, expected {self._d.shape} and "
+                             f"{self._d.dtype}")
+        n, dt = ref.size, ref.dtype
+        k = d["ro"].shape[0] if d["ro"].ndim == 1 else -1
+        if d["ro"].ndim != 1 or d["ro"].dtype != np.float64 or k > fresh.history_size:
+            raise ValueError(f"entry 'ro' must be a float64 vector of at most history_size={fresh.history_size} "
+                             f"values, got shape {d['ro'].shape} dtype {d['ro'].dtype}")
+        expected = {"prev_grad": (n,), "old_dirs": (k, n), "old_stps": (k, n)}
+        for name, shape in expected.items():
+            if d[name].shape != shape or d[name].dtype != dt:
+                raise ValueError(f"entry {name!r} has shape {d[name].shape} and dtype {d[name].dtype}, expected "
+                                 f"{shape} and {dt}")
+        return {name: np.array(d[name], copy=True, order="C") for name in names}
+
+    def load_state_dict(self, d):
+        super().load_state_dict(d)
+        st, self.state = self.state, {}
+        if not st:
+            self._d = self._prev_grad = None
+            self._dirs, self._stps, self._ro = [], [], []
+            return
+        self._d, self._prev_grad = st["d"], st["prev_grad"]
+        self._dirs = [row.copy() for row in st["old_dirs"]]
+        self._stps = [row.copy() for row in st["old_stps"]]
+        self._ro = [float(r) for r in st["ro"]]
