@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 import sys
 import time
@@ -54,7 +55,8 @@ def _optimizers():
 def _schedules():
     from . import schedules as S
     return {"constant": S.Constant, "inverse_time": S.InverseTimeDecay, "exponential": S.ExponentialDecay,
-            "step": S.StepDecay, "cosine": S.Cosine}
+            "inverse_sqrt": S.InverseSqrtDecay, "step": S.StepDecay, "piecewise": S.PiecewiseConstant,
+            "warmup": S.LinearWarmup, "cosine": S.Cosine, "warmup_cosine": S.warmup_cosine}
 
 
 class ConfigError(ValueError):
@@ -121,7 +123,11 @@ def _build_schedule(cfg: dict):
     if name == "constant" and not s:
         return None
     cls = _pick(_schedules(), name, "schedule.name")
-    s.setdefault("lr", cfg["optimizer"]["lr"])
+    if "lr" in inspect.signature(cls).parameters:
+        s.setdefault("lr", cfg["optimizer"]["lr"])
+    for key in ("boundaries", "values"):  # TOML arrays → the tuples a frozen schedule holds
+        if key in s:
+            s[key] = tuple(s[key])
     try:
         return cls(**s)  # its ``unit`` ("epoch" or "step") tells fit which clock to pass
     except (TypeError, ValueError) as e:
