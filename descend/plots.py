@@ -17,11 +17,17 @@ def _pyplot():
     return plt
 
 
-def plot_loss(history, path, *, beta: float = 0.98) -> Path:
-    """Loss per step, raw and EWA-smoothed with bias correction (v_t/(1−βᵗ))."""
+def plot_loss(history, path, *, beta: float | None = None) -> Path:
+    """Loss per step, raw and EWA-smoothed with bias correction (v_t/(1−βᵗ)).
+
+    ``beta=None`` averages over about 1/20 of the run (β = 1 − 20/steps), at most the lecture's
+    β = 0.98 (≈ 50 steps), so a short run's curve does not lag behind its data.
+    """
     from .ewa import ewa
     plt = _pyplot()
     loss = np.asarray(history.step_loss, dtype=float)
+    if beta is None:
+        beta = round(min(0.98, max(0.5, 1 - 20 / max(len(loss), 1))), 3)
     steps = np.arange(1, len(loss) + 1)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(steps, loss, color="0.75", linewidth=0.8, label="loss per step")
@@ -49,6 +55,7 @@ def plot_accuracy(history, path) -> Path:
         if values:
             ax.plot(epochs, values, marker="o", markersize=3, label=label)
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy per epoch")
     ax.legend()
