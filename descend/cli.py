@@ -134,25 +134,34 @@ def _build_schedule(cfg: dict):
         raise ConfigError(f"[schedule] {e}") from None
 
 
+def prepare_data(cfg: dict, data=None) -> tuple:
+    """The config's data: (X, y, X_val, y_val, X_test, y_test, num_classes, preprocess).
+
+    The dataset (or ``data``, a ``descend.data.Dataset``) is split into training and validation
+    parts (stratified, seeded); ``preprocess`` is an unfitted ``Standardize`` when the config asks
+    for it (``fit`` fits it on the training part only and applies it everywhere), else None.
+    """
+    from . import data as D
+    d = cfg["data"]
+    ds = data if data is not None else _pick(_datasets(), d["dataset"], "data.dataset")(seed=d["seed"])
+    X, y, Xv, yv = D.train_val_split(ds.X_train, ds.y_train, val_fraction=d["val_fraction"],
+                                     rng=np.random.default_rng(d["seed"]), stratify=True)
+    preprocess = D.Standardize() if d["standardize"] else None
+    return X, y, Xv, yv, ds.X_test, ds.y_test, ds.num_classes, preprocess
+
+
 def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = True) -> dict:
     """Train as ``cfg`` says, writing the run folder ``out``; returns the final metrics."""
-    from . import data as D
     from . import plots
     from .train import EarlyStopping, MetricsLog, ProgressBar, evaluate, fit
 
     t0 = time.perf_counter()
     d, t = cfg["data"], cfg["train"]
-    loader = _pick(_datasets(), d["dataset"], "data.dataset")
-    ds = loader(seed=d["seed"])
-    X, y, Xte, yte = ds.X_train, ds.y_train, ds.X_test, ds.y_test
-    X, y, Xv, yv = D.train_val_split(X, y, val_fraction=d["val_fraction"], rng=np.random.default_rng(d["seed"]),
-                                     stratify=True)
-    if d["standardize"]:  # statistics of the training split only, applied to validation and test
-        mu, sd = X.mean(axis=0), X.std(axis=0)
-        sd[sd == 0] = 1
-        X, Xv, Xte = ((a - mu) / sd for a in (X, Xv, Xte))
+    X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
+    if preprocess is not None:  # statistics of the training split only
+        X, Xv, Xte = preprocess.fit_transform(X), preprocess.transform(Xv), preprocess.transform(Xte)
     rng = np.random.default_rng(t["seed"])
-    model = build_model(cfg, X.shape[1], ds.num_classes, rng)
+    model = build_model(cfg, X.shape[1], num_classes, rng)
     optimizer = _build_optimizer(cfg)
     schedule = _build_schedule(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +235,11 @@ def main(argv=None) -> int:
     tr.add_argument("--out", type=Path, help="run folder (default runs/<dataset>-<time>)")
     tr.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in folder RUN")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .diagnose.doctor import add_subparser, main_from_args
+    add_subparser(sub)
     args = parser.parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
+    if args.command == "doctor":
+        return main_from_args(args)
     if args.command != "train":
         parser.print_help()
         return 2

@@ -130,8 +130,8 @@ def initial_loss_check(model, X, y, *, num_classes: int | None = None, l2: float
     """Compare the untrained model's mean cross-entropy on (X, y) with ln C.
 
     With small output weights every class gets probability ≈ 1/C, so L₀ ≈ −ln(1/C) = ln C
-    (CS231n: 2.302 for 10 classes). Verdicts: L₀ > ``high`` × ln C → the initial weights are too
-    large (confident, random predictions; ``problem="init_loss_high"``); L₀ < ``low`` × ln C →
+    (CS231n: 2.302 for 10 classes). Verdicts: L₀ > ``high`` × ln C + 1 → the initial weights are too
+    large (the + 1 leaves room for He-initialized output layers, which are not "small") (confident, random predictions; ``problem="init_loss_high"``); L₀ < ``low`` × ln C →
     suspiciously low (is the loss averaged, are labels leaking into the inputs?; ``"init_loss_low"``);
     with ``l2`` > 0 the objective must go up by (λ/2m)·Σ‖W‖² (m = ``n_train`` or len(X)) —
     ``"l2_not_added"`` otherwise.
@@ -150,7 +150,7 @@ def initial_loss_check(model, X, y, *, num_classes: int | None = None, l2: float
                       for e in params.layout if e.kind == "weight")
         with_l2 = L0 + 0.5 * l2 / m * penalty
     base = f"initial loss {L0:.4g} vs ln C = ln {C} = {expected:.4g}"
-    if not math.isfinite(L0) or L0 > high * expected:
+    if not math.isfinite(L0) or L0 > high * expected + 1.0:
         return InitialLossResult(L0, expected, C, with_l2, False, "init_loss_high",
                                  f"{base}: far too high — the untrained network already makes confident (random) "
                                  "predictions, so the initial weights are too large; scale them down "
