@@ -42,17 +42,28 @@ class History:
         return values[-1] if values else None
 
     def to_dict(self) -> dict:
-        return {"step_loss": [_json_float(x) for x in self.step_loss], "step_lr": list(self.step_lr),
-                "param_change": list(self.param_change), "epochs": [dict(e) for e in self.epochs],
+        return {"step_loss": [_json_float(x) for x in self.step_loss],
+                "step_lr": [_json_float(x) for x in self.step_lr],
+                "param_change": [_json_float(x) for x in self.param_change],
+                "epochs": [{k: _json_float(v) for k, v in e.items()} for e in self.epochs],
                 "stop_reason": self.stop_reason, "best": self.best, "elapsed": self.elapsed}
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls(step_loss=[float(x) for x in d["step_loss"]], step_lr=list(d["step_lr"]),
-                   param_change=list(d["param_change"]), epochs=[dict(e) for e in d["epochs"]],
+        return cls(step_loss=[float(x) for x in d["step_loss"]], step_lr=[float(x) for x in d["step_lr"]],
+                   param_change=[float(x) for x in d["param_change"]],
+                   epochs=[{k: _from_json(v) for k, v in e.items()} for e in d["epochs"]],
                    stop_reason=d["stop_reason"], best=d.get("best"), elapsed=float(d.get("elapsed", 0.0)))
 
 
-def _json_float(x: float):
-    # JSON has no NaN/inf: the checkpoint's JSON keeps them as strings Python's float() reads back
-    return x if math.isfinite(x) else repr(x)
+_NONFINITE = ("nan", "inf", "-inf")
+
+
+def _json_float(x):
+    # JSON has no NaN/inf (a run that diverged with divergence=None has them in its losses and metrics):
+    # the checkpoint's JSON keeps them as strings that _from_json / float() read back
+    return repr(x) if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _from_json(x):
+    return float(x) if isinstance(x, str) and x in _NONFINITE else x

@@ -21,7 +21,7 @@ from ..nn import functional as F
 from ..nn.params import Params, pack
 from . import checkpoint as ckpt
 from .history import History
-from .stopping import AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps
+from .stopping import AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps, TimeLimit
 
 __all__ = ["fit", "evaluate", "predict", "FitState"]
 
@@ -112,7 +112,7 @@ def _generators(model) -> dict[str, np.random.Generator]:
 
 def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int | None = None,
         steps: int | None = None, batch_size: int | None = 32, schedule: Callable | None = None,
-        schedule_unit: str = "epoch", l2: float = 0.0, l2_kinds: Sequence[str] = ("weight",),
+        schedule_unit: str | None = None, l2: float = 0.0, l2_kinds: Sequence[str] = ("weight",),
         validation: tuple | None = None, stopping: Sequence = (), divergence: float | None = 3.0,
         callbacks: Sequence = (), average=None, seed: int | np.random.Generator = 0, shuffle: bool = True,
         drop_last: bool = False, dtype=np.float32, checkpoint=None, checkpoint_every: int | None = None,
@@ -126,7 +126,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     - ``batch_size``: None = batch gradient descent (whole set), 1 = stochastic, else mini-batch;
       the order is reshuffled every epoch with the run's generator (``seed``).
     - ``schedule``: a function of the clock giving the learning rate; ``schedule_unit`` says whether
-      the clock counts epochs (the lectures' decay tables) or steps.
+      the clock counts epochs (the lectures' decay tables) or steps — by default the schedule's own
+      ``unit`` (``descend.schedules``), else epochs.
     - ``l2``: λ of the lectures' (λ/2m)·Σ‖W‖² added to the objective (m = training examples), on
       the parameter kinds in ``l2_kinds`` (weights, not biases, by default).
     - ``validation``: (X_val, y_val) evaluated after every epoch (val_loss, val_accuracy).
@@ -134,8 +135,14 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     - ``checkpoint``: a file path written (atomically) every ``checkpoint_every`` steps if given, after
       every epoch and at the end; ``resume``: a checkpoint path to continue from, bit-identically.
     """
+    own_unit = getattr(schedule, "unit", None)  # descend.schedules say which clock they count
+    if schedule_unit is None:
+        schedule_unit = own_unit or "epoch"
     if schedule_unit not in ("epoch", "step"):
         raise ValueError(f"schedule_unit must be 'epoch' or 'step', got {schedule_unit!r}")
+    if own_unit is not None and own_unit != schedule_unit:
+        raise ValueError(f"the schedule counts {own_unit!r} but schedule_unit={schedule_unit!r}; drop schedule_unit "
+                         f"or build the schedule with unit={schedule_unit!r}")
     if l2 < 0:
         raise ValueError(f"l2 (λ) must be ≥ 0, got {l2}")
     kind = _CLASSIFICATION.get(loss)
@@ -150,16 +157,26 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         rules.append(MaxEpochs(epochs))
     if steps is not None:
         rules.append(MaxSteps(steps))
-    if not any(isinstance(r, (MaxEpochs, MaxSteps)) for r in rules) and not any(
+    if not any(isinstance(r, (MaxEpochs, MaxSteps, TimeLimit)) for r in rules) and not any(
             getattr(r, "per", "") == "epoch" for r in rules):
-        raise ValueError("fit needs a limit: pass epochs=..., steps=... or a stopping rule such as EarlyStopping")
+        raise ValueError("fit needs a limit: pass epochs=..., steps=... or a stopping rule such as EarlyStopping "
+                         "or TimeLimit")
     divergence_rule = Divergence(divergence) if divergence else None
     early = [r for r in rules if isinstance(r, EarlyStopping)]
     if any(r.monitor.startswith("val_") for r in early) and validation is None:
         raise ValueError(f"EarlyStopping monitors {early[0].monitor!r} but no validation=(X_val, y_val) was given")
     if validation is not None:
-        Xv, yv = D.check_Xy(*validation, task=task)
+        Xv, yv = D.check_Xy(*validation, task=task, name="X_val")
         validation = (Xv, yv.reshape(-1, 1) if kind == "sign" and yv.ndim == 1 else yv)
+    if kind == "argmax":  # labels beyond the model's outputs would only fail at their batch, after updates
+        classes = predict(model, D.take(X, slice(0, 1))).shape[-1]
+        for name, labels in (("y", y), ("y_val", validation[1] if validation is not None else None)):
+            over = np.flatnonzero(labels >= classes) if labels is not None else ()
+            if len(over):
+                i = int(over[0])
+                raise ValueError(f"class labels {name} must be < {classes} (the model's outputs), but {len(over)} "
+                                 f"are not, first {name}[{i}] = {int(labels[i])}; fix the labels or give the "
+                                 f"last layer {int(labels.max()) + 1} outputs")
     step_rules = [r for r in rules if getattr(r, "per", "step") == "step"]
     epoch_rules = [r for r in rules if getattr(r, "per", "step") == "epoch"]
     needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
@@ -197,6 +214,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 meta_opt[k] = v
         if state.order is not None:
             arrays["order"] = state.order
+        if good is not None:
+            arrays["good.theta"] = good  # divergence's "last good θ" (θ before the last step)
         if best["theta"] is not None:
             arrays["best.theta"] = best["theta"]
             arrays.update({f"best.buffer.{k}": v for k, v in best["buffers"].items()})
@@ -257,6 +276,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     keep = divergence_rule is not None or needs_change
     before = np.empty_like(theta) if keep else None
     good = theta.copy() if divergence_rule is not None else None
+    if resume is not None and good is not None and "good.theta" in arrays:
+        good[...] = arrays["good.theta"]
     out_box: list = [None]
 
     def closure():
@@ -277,6 +298,9 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         if hasattr(cb, "on_fit_start"):
             cb.on_fit_start(state)
     reason = None
+    if resume is not None:  # a run that already met this call's limits (e.g. a finished one) goes no further
+        for rule in epoch_rules + step_rules:
+            reason = reason or rule(history)
     started = time.perf_counter() - history.elapsed
     slices = D.batch_slices(n, bs, drop_last=drop_last)
     try:
