@@ -158,8 +158,6 @@ def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = T
     t0 = time.perf_counter()
     d, t = cfg["data"], cfg["train"]
     X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
-    if preprocess is not None:  # statistics of the training split only
-        X, Xv, Xte = preprocess.fit_transform(X), preprocess.transform(Xv), preprocess.transform(Xte)
     rng = np.random.default_rng(t["seed"])
     model = build_model(cfg, X.shape[1], num_classes, rng)
     optimizer = _build_optimizer(cfg)
@@ -176,7 +174,7 @@ def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = T
                   divergence=t["divergence"] or None, seed=t["seed"],
                   callbacks=[ProgressBar(enabled=progress), MetricsLog(out / "metrics.jsonl")],
                   checkpoint=ckpt, checkpoint_every=t["checkpoint_every"] or None,
-                  resume=ckpt if resume else None, config=cfg)
+                  preprocess=preprocess, resume=ckpt if resume else None, config=cfg)
     test = evaluate(model, Xte, yte)
     final = {"dataset": d["dataset"], "test_accuracy": test["accuracy"], "test_loss": test["loss"],
              "val_accuracy": history.last("val_accuracy"), "train_accuracy": history.last("train_accuracy"),

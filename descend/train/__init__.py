@@ -3,9 +3,10 @@ from .callbacks import Averaging, MetricsLog, ProgressBar, ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 from .loop import FitState, evaluate, fit, predict
+from .model_io import load_model
 from .stopping import (AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps, SmallLossChange, SmallParamChange,
                        TimeLimit)
 
 __all__ = ["fit", "evaluate", "predict", "FitState", "History", "MaxSteps", "MaxEpochs", "SmallParamChange",
            "SmallLossChange", "EarlyStopping", "Divergence", "TimeLimit", "AnyOf", "ProgressBar",
-           "ReduceLROnPlateau", "MetricsLog", "Averaging", "save_checkpoint", "load_checkpoint"]
+           "ReduceLROnPlateau", "MetricsLog", "Averaging", "save_checkpoint", "load_checkpoint", "load_model"]

@@ -34,6 +34,8 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        for stale in path.parent.glob(path.name + ".*.tmp"):  # left by writers killed mid-save
+            stale.unlink(missing_ok=True)
     except BaseException:
         try:
             os.unlink(tmp)

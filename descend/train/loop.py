@@ -7,7 +7,10 @@ callbacks observe.
 """
 from __future__ import annotations
 
+import copy
 import math
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import data as D
+from ..data.preprocess import from_state_dict as from_preprocess_state
 from ..autodiff.tensor import no_grad
 from ..nn import functional as F
 from ..nn.params import Params, pack
@@ -36,13 +40,21 @@ def _correct(kind: str, out: np.ndarray, y: np.ndarray) -> int:
 
 
 def predict(model, X, *, batch_size: int = 1024) -> np.ndarray:
-    """The model's outputs for X in eval mode (no graph), computed in batches; the mode is restored."""
+    """The model's outputs for X in eval mode (no graph), computed in batches; the mode is restored.
+
+    If ``fit`` trained the model with ``preprocess=``, the same fitted step (training statistics)
+    is applied to X first — so raw data goes in, as it did into ``fit``.
+    """
     X, _ = D.check_Xy(X, None)
+    pre = getattr(model, "preprocess", None)
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            outs = [model(D.take(X, slice(i, i + batch_size))).data for i in range(0, len(X), batch_size)]
+            outs = []
+            for i in range(0, len(X), batch_size):
+                xb = D.take(X, slice(i, i + batch_size))
+                outs.append(model(pre.transform(xb) if pre is not None else xb).data)
     finally:
         model.train(was_training)
     return np.concatenate(outs)
@@ -115,8 +127,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         schedule_unit: str | None = None, l2: float = 0.0, l2_kinds: Sequence[str] = ("weight",),
         validation: tuple | None = None, stopping: Sequence = (), divergence: float | None = 3.0,
         callbacks: Sequence = (), average=None, seed: int | np.random.Generator = 0, shuffle: bool = True,
-        drop_last: bool = False, dtype=np.float32, checkpoint=None, checkpoint_every: int | None = None,
-        resume=None, config: dict | None = None) -> History:
+        drop_last: bool = False, dtype=np.float32, preprocess=None, augment: Callable | None = None,
+        checkpoint=None, checkpoint_every: int | None = None, resume=None, config: dict | None = None) -> History:
     """Train ``model`` on (X, y) in place and return its ``History``.
 
     - ``optimizer``: any descend optimizer (``step(theta, closure, lr)``); L-BFGS wants the full batch.
@@ -131,6 +143,12 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     - ``l2``: λ of the lectures' (λ/2m)·Σ‖W‖² added to the objective (m = training examples), on
       the parameter kinds in ``l2_kinds`` (weights, not biases, by default).
     - ``validation``: (X_val, y_val) evaluated after every epoch (val_loss, val_accuracy).
+    - ``preprocess``: a step of ``descend.data`` (``Standardize()``, ``PCAWhiten()``, …) fitted here on
+      the training X only (unless already fitted), applied to every batch and to validation data,
+      attached to the model as ``model.preprocess`` (so ``predict``/``evaluate`` apply it) and saved
+      in checkpoints.
+    - ``augment``: ``augment(X_batch, rng) -> X_batch`` applied to training batches only (e.g.
+      ``descend.data.RandomCrop``), with its own generator derived from ``seed``.
     - ``average``: an ``Averaging`` callback (Polyak / EMA of θ) updated after every step.
     - ``checkpoint``: a file path written (atomically) every ``checkpoint_every`` steps if given, after
       every epoch and at the end; ``resume``: a checkpoint path to continue from, bit-identically.
@@ -168,6 +186,17 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     if validation is not None:
         Xv, yv = D.check_Xy(*validation, task=task, name="X_val")
         validation = (Xv, yv.reshape(-1, 1) if kind == "sign" and yv.ndim == 1 else yv)
+    loaded = ckpt.load_checkpoint(resume) if resume is not None else None
+    if loaded is not None and "preprocess" in loaded[1]:  # the training statistics of the resumed run
+        state_pre = dict(loaded[1]["preprocess"])
+        state_pre.update({k[len("preprocess."):]: v for k, v in loaded[0].items() if k.startswith("preprocess.")})
+        if preprocess is None:
+            preprocess = from_preprocess_state(state_pre)
+        else:
+            preprocess.load_state_dict(state_pre)
+    elif preprocess is not None and not preprocess.fitted:
+        preprocess.fit(X)  # on the training data only
+    object.__setattr__(model, "preprocess", preprocess)  # predict/evaluate apply it
     if kind == "argmax":  # labels beyond the model's outputs would only fail at their batch, after updates
         classes = predict(model, D.take(X, slice(0, 1))).shape[-1]
         for name, labels in (("y", y), ("y_val", validation[1] if validation is not None else None)):
@@ -180,7 +209,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     step_rules = [r for r in rules if getattr(r, "per", "step") == "step"]
     epoch_rules = [r for r in rules if getattr(r, "per", "step") == "epoch"]
     needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
-    callbacks = list(callbacks) + ([average] if average is not None else [])
+    callbacks = list(callbacks) + ([average] if average is not None and average not in callbacks else [])
     if getattr(optimizer, "needs_full_batch", False) or type(optimizer).__name__ == "LBFGS":
         if bs != n:
             raise ValueError(f"{type(optimizer).__name__} needs the full batch (batch_size=None), got batch_size={batch_size}")
@@ -190,6 +219,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                           "(dropout / batch norm) make it change between evaluations", stacklevel=2)
 
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    aug_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]) if augment is not None else None
     params = _packed(model, np.dtype(dtype))
     theta, grad = params.theta, params.grad
     history = History()
@@ -214,6 +244,9 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 meta_opt[k] = v
         if state.order is not None:
             arrays["order"] = state.order
+        if preprocess is not None:
+            pre_state = preprocess.state_dict()
+            arrays.update({f"preprocess.{k}": v for k, v in pre_state.items() if isinstance(v, np.ndarray)})
         if good is not None:
             arrays["good.theta"] = good  # divergence's "last good θ" (θ before the last step)
         if best["theta"] is not None:
@@ -233,6 +266,10 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                       "seen": counters["seen"], "correct": counters["correct"]},
             "callbacks": cb_states, "config": config or {},
         }
+        if preprocess is not None:
+            meta["preprocess"] = {k: v for k, v in pre_state.items() if not isinstance(v, np.ndarray)}
+        if aug_rng is not None:
+            meta["aug_rng"] = aug_rng.bit_generator.state
         return arrays, meta
 
     def save(path=None) -> None:
@@ -241,17 +278,23 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
 
     state.save = save
 
-    if resume is not None:
-        arrays, meta = ckpt.load_checkpoint(resume)
-        ckpt.check_layout(meta["layout"] and [[e.name, list(e.shape), str(theta.dtype)] for e in params.layout],
-                          meta["layout"])
+    if loaded is not None:
+        arrays, meta = loaded
+        # check everything before changing anything: a refused checkpoint leaves model and optimizer as they were
+        ckpt.check_layout([[e.name, list(e.shape), str(theta.dtype)] for e in params.layout], meta["layout"])
+        missing = [k for k in params.buffers() if f"buffer.{k}" not in arrays]
+        if missing:
+            raise ValueError(f"the checkpoint {resume} lacks the model's buffers {missing} (another architecture?)")
+        opt_state = dict(meta["optimizer"])
+        opt_state.update({k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")})
+        copy.deepcopy(optimizer).load_state_dict(opt_state)  # raises, naming the entry, if it does not fit
+        optimizer.load_state_dict(opt_state)
         theta[...] = arrays["theta"]
         for k, v in params.buffers().items():
             v[...] = arrays[f"buffer.{k}"]
-        opt_state = dict(meta["optimizer"])
-        opt_state.update({k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")})
-        optimizer.load_state_dict(opt_state)
         rng.bit_generator.state = meta["rng"]
+        if aug_rng is not None and "aug_rng" in meta:
+            aug_rng.bit_generator.state = meta["aug_rng"]
         gens = _generators(model)
         for k, s in meta["layer_rngs"].items():
             if k in gens:
@@ -276,7 +319,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     keep = divergence_rule is not None or needs_change
     before = np.empty_like(theta) if keep else None
     good = theta.copy() if divergence_rule is not None else None
-    if resume is not None and good is not None and "good.theta" in arrays:
+    if loaded is not None and good is not None and "good.theta" in arrays:
         good[...] = arrays["good.theta"]
     out_box: list = [None]
 
@@ -303,6 +346,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
             reason = reason or rule(history)
     started = time.perf_counter() - history.elapsed
     slices = D.batch_slices(n, bs, drop_last=drop_last)
+    diverged = False
+    interrupt = _Interrupt()
     try:
         while reason is None:
             if state.batch == 0 or state.order is None:
@@ -313,6 +358,10 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
             while state.batch < len(slices) and reason is None:
                 idx = order[slices[state.batch]]
                 xb = D.take(X, idx)
+                if augment is not None:
+                    xb = augment(xb, aug_rng)
+                if preprocess is not None:
+                    xb = preprocess.transform(xb)
                 yb = y[idx]
                 clock = state.epoch if schedule_unit == "epoch" else state.step
                 lr = (schedule(clock) if schedule is not None else optimizer.lr) * state.lr_scale
@@ -328,6 +377,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                     reason = divergence_rule.check(value, history.initial_loss, state.step)
                     if reason:
                         theta[...] = good  # the last θ whose loss was finite and under k × initial
+                        diverged = True
                         break
                     good, before = before, good  # θ before this step had a good loss
                 if needs_change:
@@ -345,10 +395,12 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                     reason = rule(history)
                     if reason:
                         break
+                if interrupt.requested and not reason:
+                    reason = f"interrupted by the user (Ctrl-C) after step {state.step}"
                 if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0:
                     save()
-            if state.batch < len(slices):
-                break  # stopped inside the epoch
+            if state.batch < len(slices) or diverged:
+                break  # stopped inside the epoch, or the epoch's last step diverged
             # -- end of epoch ---------------------------------------------------------------------
             state.epoch += 1
             state.batch = 0
@@ -378,6 +430,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 save()
     except KeyboardInterrupt:
         reason = f"interrupted by the user at step {state.step}"
+    finally:
+        interrupt.restore()
     history.stop_reason = reason
     history.elapsed = time.perf_counter() - started
     for cb in callbacks:
@@ -391,6 +445,27 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
             v[...] = best["buffers"][k]
         history.stop_reason += f"; restored θ of the best epoch ({history.best['epoch']})"
     return history
+
+
+class _Interrupt:
+    """Ctrl-C as a request: the loop stops after the current step (θ, clock and callbacks consistent)
+    and saves its checkpoint; a second Ctrl-C interrupts at once. Only in the main thread."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 class _null:

@@ -1,0 +1,401 @@
+"""Convolution and pooling on (N, C, H, W) and (N, C, L) arrays, with hand-written backward passes and strict sizes.
+
+Layouts and weights follow PyTorch: input (N, C, H, W) or (N, C, L); a convolution weight is
+(out_channels, in_channels, kH, kW) or (out_channels, in_channels, k). Like PyTorch (and the
+lectures' "filters slid over the input"), a convolution here is a cross-correlation:
+
+    y[n, o, oh, ow] = b[o] + Σ_{c, i, j} W[o, c, i, j] · x[n, c, oh·S + i·D − P, ow·S + j·D − P]
+
+with zero padding P, stride S and dilation D. The output size along an axis of input size W and
+kernel size F is the lectures' (W − F + 2P)/S + 1, generalized to dilation:
+
+    (W + 2P − D·(F − 1) − 1)/S + 1
+
+and it must be a whole number ≥ 1, or the call raises a ValueError that shows the formula with the
+numbers and the ways to fix it. ``allow_floor=True`` floors instead, as PyTorch does silently
+(the last positions of the padded input that no window reaches are then never used).
+
+The convolution is im2col + one matrix product: the input's patches become the columns of a
+(C·kH·kW, N·Ho·Wo) matrix and y = W(O, C·kH·kW) @ cols; the backward pass is dW = G·colsᵀ,
+dcols = Wᵀ·G and col2im (the adjoint of im2col). The patch copies and pooling loops are Numba
+kernels in ``_conv_kernels`` (imported on first use; importing numba costs ~0.3 s); 1-D layers are
+the 2-D kernels with height 1.
+Sources: CS231n "Convolutional Neural Networks" (size formula, im2col); Dumoulin & Visin 2016,
+"A guide to convolution arithmetic for deep learning" (dilation).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autodiff.function import Function
+from ..autodiff.tensor import Tensor
+
+__all__ = ["conv_output_size", "conv_output_shape", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
+           "avg_pool1d", "avg_pool2d", "global_avg_pool"]
+
+_kernels_module = None
+
+
+def _kernels():
+    global _kernels_module
+    if _kernels_module is None:
+        from . import _conv_kernels
+        _kernels_module = _conv_kernels
+    return _kernels_module
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+# -- sizes ------------------------------------------------------------------------------------
+def _int(value, name: str, who: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{who}: {name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def _tuple(value, nd: int, name: str, who: str, minimum: int) -> tuple:
+    """An int or a tuple of ``nd`` ints, each ≥ ``minimum``, as a tuple of ``nd`` ints."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != nd:
+            raise ValueError(f"{who}: {name} needs {nd} value{'s' if nd > 1 else ''} (one per spatial axis), "
+                             f"got {tuple(value)!r}")
+        return tuple(_int(v, name, who, minimum) for v in value)
+    return (_int(value, name, who, minimum),) * nd
+
+
+def _formula(W: int, F: int, S: int, P: int, D: int) -> str:
+    return f"(W + 2P − D·(F−1) − 1)/S + 1 = ({W} + 2·{P} − {D}·({F}−1) − 1)/{S} + 1"
+
+
+def _misfit(W: int, F: int, S: int, P: int, D: int, axis: str, max_padding: int | None) -> str:
+    """Why (W + 2P − D·(F−1) − 1)/S + 1 is not a whole number ≥ 1, and what would fix it."""
+    num = W + 2 * P - D * (F - 1) - 1
+    if num < 0:
+        span = D * (F - 1) + 1
+        need = -(-(span - W) // 2)
+        fix = f"padding ≥ {need}" if max_padding is None or need <= max_padding else None
+        options = [f for f in (fix, "a smaller kernel_size" + (" or dilation" if D > 1 else ""),
+                               f"an input of size ≥ {span - 2 * P} along {axis}") if f]
+        return (f"the output would be empty: {_formula(W, F, S, P, D)} = {num / S + 1:g} < 1 "
+                f"(the {'dilated ' if D > 1 else ''}kernel spans {span} positions but the padded input "
+                f"has only {W} + 2·{P} = {W + 2 * P}). Fix: " + ", or ".join(options) + ".")
+    r = num % S
+    fixes = []
+    top = P + S if max_padding is None else max_padding
+    candidates = [p for p in range(0, top + 1) if (W + 2 * p - D * (F - 1) - 1) % S == 0
+                  and W + 2 * p - D * (F - 1) - 1 >= 0 and p != P]
+    if candidates:
+        p = min(candidates, key=lambda c: (abs(c - P), c))
+        fixes.append(f"padding {p} along {axis} (output {(W + 2 * p - D * (F - 1) - 1) // S + 1})")
+    s = max(d for d in range(1, S) if num % d == 0)
+    fixes.append(f"stride {s} along {axis} (output {num // s + 1})")
+    fixes.append(f"an input of size {W - r} or {W + S - r} along {axis}")
+    unused = f"the last {r} positions of the padded input along {axis} are" if r > 1 else \
+        f"the last position of the padded input along {axis} is"
+    fixes.append(f"allow_floor=True to floor like PyTorch (output {num // S + 1}; {unused} then never used)")
+    return (f"the output size {_formula(W, F, S, P, D)} = {num}/{S} + 1 = {num / S + 1:g} is not a whole "
+            f"number, so the windows do not tile the input. Fix: " + "; or ".join(fixes) + ".")
+
+
+def conv_output_size(W: int, F: int, S: int = 1, P: int = 0, D: int = 1, *, allow_floor: bool = False) -> int:
+    """Output size of a convolution or pooling window along one axis: (W + 2P − D·(F−1) − 1)/S + 1.
+
+    W: input size, F: kernel (filter) size, S: stride, P: zero padding on each side, D: dilation.
+    With D = 1 this is the lectures' (W − F + 2P)/S + 1 (CS231n): a 32×32×3 input with 5×5 filters,
+    stride 1 and no padding gives ``conv_output_size(32, 5) == 28``.
+    Raises ValueError when the result is not a whole number ≥ 1 (the message shows the formula with
+    the numbers and the fixes), unless ``allow_floor=True``, which floors like PyTorch (an output
+    below 1 is still refused).
+    """
+    who = "conv_output_size"
+    W, F = _int(W, "W (input size)", who, 1), _int(F, "F (kernel size)", who, 1)
+    S, P, D = _int(S, "S (stride)", who, 1), _int(P, "P (padding)", who, 0), _int(D, "D (dilation)", who, 1)
+    num = W + 2 * P - D * (F - 1) - 1
+    if num < 0 or (num % S and not allow_floor):
+        raise ValueError(f"{who}(W={W}, F={F}, S={S}, P={P}, D={D}): {_misfit(W, F, S, P, D, 'the axis', None)}")
+    return num // S + 1
+
+
+def conv_output_shape(input_shape, kernel_size, stride=1, padding=0, dilation=1, *,
+                      allow_floor: bool = False) -> tuple:
+    """Spatial output shape for spatial ``input_shape`` ((H, W) or (L,)); each argument an int or a tuple."""
+    shape = tuple(input_shape)
+    nd = len(shape)
+    who = "conv_output_shape"
+    k, s = _tuple(kernel_size, nd, "kernel_size", who, 1), _tuple(stride, nd, "stride", who, 1)
+    p, d = _tuple(padding, nd, "padding", who, 0), _tuple(dilation, nd, "dilation", who, 1)
+    return tuple(conv_output_size(*args, allow_floor=allow_floor) for args in zip(shape, k, s, p, d))
+
+
+def _output_sizes(who: str, x_shape: tuple, what: str, kernel, stride, padding, dilation,
+                  allow_floor: bool, pooling: bool) -> tuple:
+    """Per-axis output sizes, or a ValueError naming the input shape, the layer's parameters and the formula."""
+    axes = ("L",) if len(kernel) == 1 else ("H", "W")
+    out = []
+    for axis, W, F, S, P, D in zip(axes, x_shape[2:], kernel, stride, padding, dilation):
+        num = W + 2 * P - D * (F - 1) - 1
+        if num >= 0 and (num % S == 0 or allow_floor):
+            out.append(num // S + 1)
+            continue
+        layout = "(N, C, L)" if len(axes) == 1 else "(N, C, H, W)"
+        raise ValueError(f"{who}: input of shape {tuple(x_shape)} {layout} does not fit {what} along {axis}: "
+                         + _misfit(W, F, S, P, D, axis, F // 2 if pooling else None))
+    return tuple(out)
+
+
+def _check_input(who: str, x: np.ndarray, nd: int) -> None:
+    layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+    if x.ndim != nd + 2:
+        hint = "; for a single example add the batch axis: x[None]" if x.ndim == nd + 1 else ""
+        raise ValueError(f"{who} expects input of shape {layout}, got shape {x.shape}{hint}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{who} expects floating-point input, got dtype {x.dtype}; cast it with .astype(np.float32)")
+    if 0 in x.shape:
+        raise ValueError(f"{who}: input of shape {x.shape} is empty")
+
+
+# -- convolution ------------------------------------------------------------------------------
+class Conv(Function):
+    """Convolution (cross-correlation) of (N, C, H, W) or (N, C, L) input with (O, C, kH, kW) or (O, C, k) weights.
+
+    Forward: cols = im2col(x) (C·kH·kW, N·P), Y = W·cols (O, N·P), y = Y laid out as (N, O, Ho, Wo) + b.
+    Backward: G = g laid out as (O, N·P); dW = G·colsᵀ, db = Σ G over N·P, dx = col2im(Wᵀ·G).
+    The input is converted to the weights' dtype (the model's dtype decides; float32 stays float32).
+    """
+
+    def forward(self, x, w, b=None, *, stride, padding, dilation, out_size):
+        k = _kernels()
+        dtype = w.dtype
+        self.x_shape, self.w_shape, self.has_b = x.shape, w.shape, b is not None
+        if x.ndim == 3:  # 1-D: the 2-D kernels with height 1
+            x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
+            w = w.reshape(w.shape[0], w.shape[1], 1, w.shape[2])
+            stride, padding, dilation, out_size = (1, *stride), (0, *padding), (1, *dilation), (1, *out_size)
+        x = np.ascontiguousarray(x, dtype=dtype)
+        n, c, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        ho, wo = out_size
+        self.geometry = (h, wd, kh, kw, *stride, *padding, *dilation, ho, wo)
+        cols = np.empty((c * kh * kw, n * ho * wo), dtype=dtype)
+        k.im2col(x.reshape(n, c, h * wd), cols, *self.geometry)
+        w2 = np.ascontiguousarray(w.reshape(o, c * kh * kw))
+        y2 = w2 @ cols
+        out = np.empty((n, o, ho * wo), dtype=dtype)
+        bias = np.zeros(o, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+        k.rows_to_batch(y2, bias, out)
+        self.cols, self.w2, self.x4_shape = cols, w2, x.shape
+        return out.reshape((n, o, ho, wo) if len(self.x_shape) == 4 else (n, o, wo))
+
+    def backward(self, g):
+        k = _kernels()
+        nx, nw, *nb = self.needs_input_grad
+        sinks = getattr(self, "sinks", None) or (None, None, None)
+        cols, w2 = self.cols, self.w2
+        dtype = w2.dtype
+        o, kk = w2.shape
+        n = self.x4_shape[0]
+        g3 = np.ascontiguousarray(g, dtype=dtype).reshape(n, o, -1)
+        gt = np.empty((o, cols.shape[1]), dtype=dtype)
+        k.batch_to_rows(g3, gt)
+        gx = gw = gb = None
+        if nw:
+            sink = sinks[1]
+            if sink is not None and sink.dtype == dtype and sink.flags.c_contiguous:
+                np.matmul(gt, cols.T, out=sink.reshape(o, kk))
+                gw = sink
+            else:
+                gw = (gt @ cols.T).reshape(self.w_shape)
+        if self.has_b and nb[0]:
+            sink = sinks[2] if len(sinks) > 2 else None
+            if sink is not None and sink.dtype == dtype:
+                gb = np.sum(gt, axis=1, out=sink)
+            else:
+                gb = gt.sum(axis=1)
+        if nx:
+            dcols = w2.T @ gt
+            n, c, h, wd = self.x4_shape
+            dx = np.empty((n, c, h * wd), dtype=dtype)
+            k.col2im(dcols, dx, *self.geometry)
+            gx = dx.reshape(self.x_shape)
+        return (gx, gw, gb) if self.has_b else (gx, gw)
+
+
+def _conv(x, weight, bias, nd: int, stride, padding, dilation, allow_floor: bool, who: str):
+    xd, wd = _data(x), _data(weight)
+    _check_input(who, xd, nd)
+    kernel_names = "(out_channels, in_channels, k)" if nd == 1 else "(out_channels, in_channels, kH, kW)"
+    if wd.ndim != nd + 2:
+        raise ValueError(f"{who}: weight must have shape {kernel_names}, got shape {wd.shape}")
+    if xd.shape[1] != wd.shape[1]:
+        raise ValueError(f"{who}: input of shape {xd.shape} has C={xd.shape[1]} channels but the weight of shape "
+                         f"{wd.shape} expects in_channels={wd.shape[1]}; fix in_channels or the input")
+    if bias is not None and _data(bias).shape != (wd.shape[0],):
+        raise ValueError(f"{who}: bias must have shape (out_channels,) = ({wd.shape[0]},), "
+                         f"got {_data(bias).shape}")
+    stride = _tuple(stride, nd, "stride", who, 1)
+    padding = _tuple(padding, nd, "padding", who, 0)
+    dilation = _tuple(dilation, nd, "dilation", who, 1)
+    what = (f"the weight of shape {wd.shape} {kernel_names} with stride={_show(stride)}, "
+            f"padding={_show(padding)}, dilation={_show(dilation)}")
+    out_size = _output_sizes(who, xd.shape, what, wd.shape[2:], stride, padding, dilation, allow_floor, False)
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return Tensor.apply(Conv(), *inputs, stride=stride, padding=padding, dilation=dilation, out_size=out_size)
+
+
+def _show(t: tuple):
+    """A per-axis tuple as the user would write it: 3 for (3, 3), (3, 5) as is."""
+    return t[0] if len(set(t)) == 1 else t
+
+
+def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, allow_floor: bool = False):
+    """2-D convolution: x (N, C, H, W), weight (O, C, kH, kW), bias (O,) → (N, O, Ho, Wo); see ``Conv``.
+
+    ``stride``, ``padding`` (zeros on each side) and ``dilation`` are ints or (height, width) pairs.
+    Ho = (H + 2P − D·(kH−1) − 1)/S + 1 must be whole (``allow_floor=True`` floors like PyTorch).
+    """
+    return _conv(x, weight, bias, 2, stride, padding, dilation, allow_floor, "conv2d")
+
+
+def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, allow_floor: bool = False):
+    """1-D convolution: x (N, C, L), weight (O, C, k), bias (O,) → (N, O, Lo); see ``Conv`` and ``conv2d``."""
+    return _conv(x, weight, bias, 1, stride, padding, dilation, allow_floor, "conv1d")
+
+
+# -- pooling ----------------------------------------------------------------------------------
+class _Pool(Function):
+    """Shared shape handling: (N, C, H, W) or (N, C, L) viewed as N·C planes of (H, W) (L as (1, L))."""
+
+    def _planes(self, x, kernel, stride, padding, out_size):
+        self.x_shape = x.shape
+        if x.ndim == 3:
+            x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
+            kernel, stride, padding, out_size = (1, *kernel), (1, *stride), (0, *padding), (1, *out_size)
+        n, c, h, w = x.shape
+        self.planes = (n * c, h, w)
+        self.out_shape = self.x_shape[:2] + tuple(out_size[-(len(self.x_shape) - 2):])
+        return np.ascontiguousarray(x).reshape(n * c, h, w), kernel, stride, padding, out_size
+
+
+class MaxPool(_Pool):
+    """Max over each window; backward routes g to the window's (first) maximum, summed where windows overlap."""
+
+    def forward(self, x, *, kernel_size, stride, padding, dilation, out_size):
+        x3, kernel, stride, padding, out_size = self._planes(x, kernel_size, stride, padding, out_size)
+        if len(dilation) == 1:
+            dilation = (1, *dilation)
+        y = np.empty((x3.shape[0], *out_size), dtype=x.dtype)
+        self.idx = np.empty(y.shape, dtype=np.int32)
+        _kernels().max_pool(x3, y, self.idx, *kernel, *stride, *padding, *dilation)
+        return y.reshape(self.out_shape)
+
+    def backward(self, g):
+        nq, h, w = self.planes
+        g2 = np.ascontiguousarray(g).reshape(nq, -1)
+        dx = np.empty((nq, h * w), dtype=g.dtype)
+        _kernels().max_pool_backward(g2, self.idx.reshape(nq, -1), dx)
+        return (dx.reshape(self.x_shape),)
+
+
+class AvgPool(_Pool):
+    """Mean over each window, zero padding counted (PyTorch's count_include_pad=True); dx spreads g/(kH·kW)."""
+
+    def forward(self, x, *, kernel_size, stride, padding, out_size):
+        x3, kernel, stride, padding, out_size = self._planes(x, kernel_size, stride, padding, out_size)
+        self.geometry = (*kernel, *stride, *padding)
+        self.scale = x.dtype.type(1 / math.prod(kernel))
+        y = np.empty((x3.shape[0], *out_size), dtype=x.dtype)
+        _kernels().avg_pool(x3, y, *self.geometry, self.scale)
+        return y.reshape(self.out_shape)
+
+    def backward(self, g):
+        nq, h, w = self.planes
+        g3 = np.ascontiguousarray(g).reshape(nq, *self.out_shape[2:]) if len(self.x_shape) == 4 else \
+            np.ascontiguousarray(g).reshape(nq, 1, -1)
+        dx = np.empty(self.planes, dtype=g.dtype)
+        _kernels().avg_pool_backward(g3, dx, *self.geometry, g.dtype.type(self.scale))
+        return (dx.reshape(self.x_shape),)
+
+
+def _pool_args(who, x, nd, kernel_size, stride, padding, dilation, allow_floor):
+    xd = _data(x)
+    _check_input(who, xd, nd)
+    kernel = _tuple(kernel_size, nd, "kernel_size", who, 1)
+    stride = kernel if stride is None else _tuple(stride, nd, "stride", who, 1)
+    padding = _tuple(padding, nd, "padding", who, 0)
+    dilation = _tuple(dilation, nd, "dilation", who, 1)
+    for p, k in zip(padding, kernel):
+        if p > k // 2:
+            raise ValueError(f"{who}: padding={_show(padding)} is more than half of kernel_size={_show(kernel)}, so "
+                             f"some windows would hold only padding; use padding ≤ {tuple(k // 2 for k in kernel)}")
+    what = (f"kernel_size={_show(kernel)}, stride={_show(stride)}, padding={_show(padding)}"
+            + (f", dilation={_show(dilation)}" if any(d != 1 for d in dilation) else ""))
+    out_size = _output_sizes(who, xd.shape, what, kernel, stride, padding, dilation, allow_floor, True)
+    return kernel, stride, padding, dilation, out_size
+
+
+def _max_pool(x, nd, kernel_size, stride, padding, dilation, allow_floor, who):
+    kernel, stride, padding, dilation, out_size = _pool_args(who, x, nd, kernel_size, stride, padding, dilation,
+                                                             allow_floor)
+    return Tensor.apply(MaxPool(), x, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+                        out_size=out_size)
+
+
+def _avg_pool(x, nd, kernel_size, stride, padding, allow_floor, who):
+    kernel, stride, padding, _, out_size = _pool_args(who, x, nd, kernel_size, stride, padding, 1, allow_floor)
+    return Tensor.apply(AvgPool(), x, kernel_size=kernel, stride=stride, padding=padding, out_size=out_size)
+
+
+def max_pool2d(x, kernel_size, *, stride=None, padding=0, dilation=1, allow_floor: bool = False):
+    """Max pooling of (N, C, H, W) over kernel_size windows (stride defaults to kernel_size; padding is −∞).
+
+    Output (N, C, Ho, Wo) with Ho = (H + 2P − D·(kH−1) − 1)/S + 1 (whole, unless ``allow_floor``);
+    the gradient flows to the first maximum of each window (CS231n), as in PyTorch.
+    """
+    return _max_pool(x, 2, kernel_size, stride, padding, dilation, allow_floor, "max_pool2d")
+
+
+def max_pool1d(x, kernel_size, *, stride=None, padding=0, dilation=1, allow_floor: bool = False):
+    """Max pooling of (N, C, L) over windows of kernel_size; see ``max_pool2d``."""
+    return _max_pool(x, 1, kernel_size, stride, padding, dilation, allow_floor, "max_pool1d")
+
+
+def avg_pool2d(x, kernel_size, *, stride=None, padding=0, allow_floor: bool = False):
+    """Average pooling of (N, C, H, W): each output is the window's sum / (kH·kW), zero padding included.
+
+    Stride defaults to kernel_size; sizes as in ``max_pool2d``. Matches PyTorch's avg_pool2d with
+    count_include_pad=True (its default).
+    """
+    return _avg_pool(x, 2, kernel_size, stride, padding, allow_floor, "avg_pool2d")
+
+
+def avg_pool1d(x, kernel_size, *, stride=None, padding=0, allow_floor: bool = False):
+    """Average pooling of (N, C, L); see ``avg_pool2d``."""
+    return _avg_pool(x, 1, kernel_size, stride, padding, allow_floor, "avg_pool1d")
+
+
+class GlobalAvgPool(Function):
+    """Mean over all spatial axes: (N, C, *spatial) → (N, C); dx = g / (number of spatial positions)."""
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x.mean(axis=tuple(range(2, x.ndim)))
+
+    def backward(self, g):
+        count = math.prod(self.shape[2:])
+        dx = np.empty(self.shape, dtype=g.dtype)
+        dx[...] = (g * g.dtype.type(1 / count)).reshape(g.shape + (1,) * (len(self.shape) - 2))
+        return (dx,)
+
+
+def global_avg_pool(x):
+    """Global average pooling (Lin et al. 2014, "Network in Network"): (N, C, H, W) or (N, C, L) → (N, C)."""
+    xd = _data(x)
+    if xd.ndim < 3:
+        raise ValueError(f"global_avg_pool expects input of shape (N, C, H, W) or (N, C, L), got shape {xd.shape}")
+    if xd.dtype.kind != "f":
+        raise TypeError(f"global_avg_pool expects floating-point input, got dtype {xd.dtype}")
+    return Tensor.apply(GlobalAvgPool(), x)
