@@ -83,8 +83,14 @@ def sklearn_epoch(X, y, sizes, bs):
     return time.perf_counter() - t
 
 
-def best(fn, repeat):
-    return min(fn() for _ in range(repeat))
+def interleaved(fns: dict, repeat: int) -> dict:
+    """Best time of each function over ``repeat`` rounds, running them in turn within each round,
+    so that drift in this shared machine's speed hits every framework alike."""
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            times[k].append(fn())
+    return {k: min(v) for k, v in times.items()}
 
 
 def main() -> None:
@@ -96,27 +102,34 @@ def main() -> None:
     sizes = (784, 512, 256, 10)
     X, y = data(60_000, 784, 10)
     descend_epoch(X[:2000], y[:2000], sizes, 128)  # warm up (Numba kernels load from cache)
-    print(f"threads: {threads()}  — one epoch, 60,000 samples, MLP 784-512-256-10, Adam")
+    print(f"threads: {threads()}  — one epoch, 60,000 samples, MLP 784-512-256-10, Adam; best of 3 interleaved rounds")
     print(f"{'batch':>6} {'descend s':>10} {'torch s':>8} {'torch fused s':>14} {'sklearn s':>10} "
           f"{'/torch':>7} {'/fused':>7} {'/sklearn':>9}")
+    nan = float("nan")
     for bs in (128, 32):
-        d = best(lambda: descend_epoch(X, y, sizes, bs), 2)
-        t = best(lambda: torch_epoch(torch, X, y, sizes, bs, False), 2) if torch else float("nan")
-        f = best(lambda: torch_epoch(torch, X, y, sizes, bs, True), 2) if torch else float("nan")
-        s = sklearn_epoch(X, y, sizes, bs)
+        fns = {"descend": lambda: descend_epoch(X, y, sizes, bs), "sklearn": lambda: sklearn_epoch(X, y, sizes, bs)}
+        if torch:
+            fns["torch"] = lambda: torch_epoch(torch, X, y, sizes, bs, False)
+            fns["fused"] = lambda: torch_epoch(torch, X, y, sizes, bs, True)
+        r = interleaved(fns, 3)
+        d, s, t, f = r["descend"], r["sklearn"], r.get("torch", nan), r.get("fused", nan)
         print(f"{bs:>6} {d:>10.2f} {t:>8.2f} {f:>14.2f} {s:>10.2f} {d / t:>7.2f} {d / f:>7.2f} {d / s:>9.2f}")
+
     tiny = (40, 100, 100, 10)
     Xs, ys = data(4000, 40, 10)
     steps = 2000
     descend_epoch(Xs, ys, tiny, 100, steps=50)
-    d = best(lambda: descend_epoch(Xs, ys, tiny, 100, steps=steps), 3)
-    print(f"\ntiny network 40-100-100-10, batch 100, {steps} Adam steps")
+    fns = {"descend": lambda: descend_epoch(Xs, ys, tiny, 100, steps=steps)}
+    if torch:
+        fns["torch"] = lambda: torch_epoch(torch, Xs, ys, tiny, 100, False, steps=steps)
+        fns["fused"] = lambda: torch_epoch(torch, Xs, ys, tiny, 100, True, steps=steps)
+    r = interleaved(fns, 5)
+    d = r["descend"]
+    print(f"\ntiny network 40-100-100-10, batch 100, {steps} Adam steps, best of 5 interleaved rounds")
     line = f"descend {steps / d:,.0f} steps/s"
     if torch:
-        t = best(lambda: torch_epoch(torch, Xs, ys, tiny, 100, False, steps=steps), 3)
-        f = best(lambda: torch_epoch(torch, Xs, ys, tiny, 100, True, steps=steps), 3)
-        line += (f"   torch {steps / t:,.0f} steps/s (fused {steps / f:,.0f})   speed-up ×{t / d:.2f} "
-                 f"(vs fused ×{f / d:.2f})")
+        t, f = r["torch"], r["fused"]
+        line += f"   torch {steps / t:,.0f} steps/s (fused {steps / f:,.0f})   speed-up ×{t / d:.2f} (vs fused ×{f / d:.2f})"
     print(line)
 
 

@@ -18,6 +18,9 @@ class Function:
     """Base class of every differentiable operation (see the module docstring)."""
 
     __slots__ = ("needs_input_grad", "__dict__")
+    #: True for a Function whose backward may write parameter gradients straight into ``self.sinks``
+    #: (one destination array or None per input, set by ``Tensor.backward``)
+    uses_sinks = False
 
     def forward(self, *arrays: np.ndarray, **options) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

@@ -8,13 +8,16 @@ is freed: intermediate tensors forget their creator and the saved arrays are rel
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
+from heapq import heappop, heappush
 
 import numpy as np
 
 from .function import Function
 
 _state = threading.local()
+_sequence = itertools.count()  # creation order of recorded nodes: the backward pass visits it in reverse
 
 
 def is_grad_enabled() -> bool:
@@ -46,7 +49,7 @@ class Tensor:
     Python numbers combined with a Tensor take the Tensor's dtype, so float32 stays float32.
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "_creator", "_inputs", "name", "_grad_zero", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_creator", "_inputs", "name", "_grad_zero", "_seq", "__weakref__")
     __array_priority__ = 1000  # so ndarray <op> Tensor defers to Tensor's reflected operators
 
     def __init__(self, data, *, requires_grad: bool = False, name: str | None = None):
@@ -123,7 +126,8 @@ class Tensor:
         if record:
             out.requires_grad = True
             out._creator = fn
-            out._inputs = tuple(inputs)
+            out._inputs = inputs
+            out._seq = next(_sequence)
         else:
             fn.release()
         return out
@@ -149,29 +153,26 @@ class Tensor:
             grad = np.asarray(_as_array(grad), dtype=self._data.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"grad has shape {grad.shape} but the tensor has shape {self.shape}")
-        order = _topological_order(self)
-        # grads of non-leaf nodes wait here, keyed by id, until every consumer has contributed;
-        # ``owned`` says whether the array may be updated in place (a backward may hand the same
-        # array to several inputs). Leaves accumulate at once.
-        pending: dict[int, list] = {id(self): [grad, False]}
         if self._creator is None:
             _accumulate_leaf(self, grad, False)
             return
-        for node in order:
+        # Nodes are visited in decreasing creation order — a tensor is always created after its
+        # inputs, so every consumer of a node has passed its gradient on before the node is visited.
+        # Grads of non-leaf nodes wait in ``pending`` until then; ``owned`` says whether the array
+        # may be updated in place (a backward may hand one array to several inputs). Leaves
+        # accumulate at once.
+        pending: dict[int, list] = {id(self): [grad, False]}
+        heap = [(-self._seq, self)]
+        while heap:
+            node = heappop(heap)[1]
             fn = node._creator
-            entry = pending.pop(id(node), None)
-            if fn is None:
-                continue
-            if entry is None:  # no gradient reached this node; its graph is consumed all the same
-                fn.release()
-                node._creator = _FREED
-                node._inputs = ()
-                continue
+            entry = pending.pop(id(node))
             inputs = node._inputs
-            # a packed parameter whose gradient view was just zeroed can receive its gradient
-            # directly (e.g. np.matmul(..., out=sink)) instead of through a temporary
-            fn.sinks = tuple(inp.grad if isinstance(inp, Tensor) and inp._grad_zero and inp._creator is None
-                             else None for inp in inputs)
+            if fn.uses_sinks:
+                # a packed parameter whose gradient view was just zeroed can receive its gradient
+                # directly (e.g. np.matmul(..., out=sink)) instead of through a temporary
+                fn.sinks = tuple(inp.grad if isinstance(inp, Tensor) and inp._grad_zero and inp._creator is None
+                                 else None for inp in inputs)
             grads = fn.backward(entry[0])
             if not isinstance(grads, tuple):
                 grads = (grads,)
@@ -184,6 +185,7 @@ class Tensor:
                 slot = pending.get(id(inp))
                 if slot is None:
                     pending[id(inp)] = [g, False]
+                    heappush(heap, (-inp._seq, inp))
                 elif slot[1]:
                     slot[0] += g
                 else:
@@ -220,27 +222,6 @@ def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: bool) -> None:
     else:
         leaf.grad += g
     leaf._grad_zero = False
-
-
-def _topological_order(root: Tensor) -> list:
-    """Nodes reachable from ``root`` such that each comes before every node it was computed from."""
-    order: list = []
-    seen: set = set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for inp in node._inputs:
-            if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in seen:
-                stack.append((inp, False))
-    order.reverse()
-    return order
 
 
 class Parameter(Tensor):

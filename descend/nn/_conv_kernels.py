@@ -20,8 +20,10 @@ This module imports numba (about 0.3 s), so ``conv.py`` imports it lazily on fir
 import numpy as np
 from numba import njit
 
+# Every kernel uses error_model="numpy": Python's zero-division checks keep LLVM from vectorizing loops.
 
-@njit(cache=True, inline="always")
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _valid_range(off, step, size, n_out):
     """Output indices o in [lo, hi) whose input index o·step + off lies in [0, size)."""
     lo = 0
@@ -36,19 +38,19 @@ def _valid_range(off, step, size, n_out):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _copy(dst, src):
     for t in range(dst.size):
         dst[t] = src[t]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _add(dst, src):
     for t in range(dst.size):
         dst[t] += src[t]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _zero_margins(a, oh_lo, oh_hi, wo, lo, hi):
     """Zero the columns ow < lo and ow ≥ hi of rows oh_lo..oh_hi − 1 of a (Ho·wo,) run (plain loops: a
     slice assignment per row creates a view each time, which cost more than the copy itself)."""
@@ -60,7 +62,7 @@ def _zero_margins(a, oh_lo, oh_hi, wo, lo, hi):
             a[r + ow] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def im2col(x, cols, height, width, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
     """cols[(c·kh + i)·kw + j, n·P + oh·wo + ow] = x[n, c, oh·sh + i·dh − ph, ow·sw + j·dw − pw] (0 outside).
 
@@ -102,7 +104,7 @@ def im2col(x, cols, height, width, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
                             out[r + lo + t] = plane[start + t * sw]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def col2im(dcols, dx, height, width, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
     """The adjoint of im2col: dx[n, c, ih·width + iw] = Σ dcols[k, n·P + oh·wo + ow] over the entries that read it.
 
@@ -142,7 +144,7 @@ def col2im(dcols, dx, height, width, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
                             plane[start + t * sw] += g[r + lo + t]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rows_to_batch(y2, b, out):
     """out[n, o, p] = y2[o, n·P + p] + b[o]: the product's (O, N·P) layout to (N, O, P), bias added in the same pass."""
     n_batch, n_out, p_out = out.shape
@@ -155,7 +157,7 @@ def rows_to_batch(y2, b, out):
                 dst[p] = src[p] + bo
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def batch_to_rows(g, gt):
     """gt[o, n·P + p] = g[n, o, p]: the output gradient in the column layout of the product."""
     n_batch, n_out, p_out = g.shape
@@ -164,7 +166,7 @@ def batch_to_rows(g, gt):
             _copy(gt[o, n * p_out:(n + 1) * p_out], g[n, o])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def max_pool(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):
     """y = max over each window of x (planes (N·C, H, W)); idx = flat position ih·W + iw of the maximum.
 
@@ -202,7 +204,7 @@ def max_pool(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):
                         av[t] = pos0 + t * sw if take else av[t]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def max_pool_backward(g, idx, dx):
     """dx (planes (N·C, H·W)) = Σ of g over the windows whose maximum sat there."""
     n_planes, p_out = g.shape
@@ -217,7 +219,7 @@ def max_pool_backward(g, idx, dx):
                 d[a] += gq[p]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def avg_pool(x, y, kh, kw, sh, sw, ph, pw, scale):
     """y = scale·Σ over each window of x (planes (N·C, H, W)); padding counts as zeros (scale = 1/(kh·kw))."""
     n_planes, height, width = x.shape
@@ -237,7 +239,7 @@ def avg_pool(x, y, kh, kw, sh, sw, ph, pw, scale):
                 y[q, oh, ow] = s * scale
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def avg_pool_backward(g, dx, kh, kw, sh, sw, ph, pw, scale):
     """The adjoint of avg_pool: every input position receives scale·g of each window containing it."""
     n_planes, height, width = dx.shape

@@ -29,21 +29,16 @@ import math
 
 import numpy as np
 
+from .._numba import kernels
+
 from ..autodiff.function import Function
 from ..autodiff.tensor import Tensor
 
 __all__ = ["conv_output_size", "conv_output_shape", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
            "avg_pool1d", "avg_pool2d", "global_avg_pool"]
 
-_kernels_module = None
-
-
 def _kernels():
-    global _kernels_module
-    if _kernels_module is None:
-        from . import _conv_kernels
-        _kernels_module = _conv_kernels
-    return _kernels_module
+    return kernels("descend.nn._conv_kernels")
 
 
 def _data(x):
@@ -166,6 +161,8 @@ class Conv(Function):
     Backward: G = g laid out as (O, N·P); dW = G·colsᵀ, db = Σ G over N·P, dx = col2im(Wᵀ·G).
     The input is converted to the weights' dtype (the model's dtype decides; float32 stays float32).
     """
+
+    uses_sinks = True
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, out_size):
         k = _kernels()

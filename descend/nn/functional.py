@@ -29,6 +29,8 @@ class Linear(Function):
     their destination when the caller provides one (``sinks``), avoiding a copy.
     """
 
+    uses_sinks = True
+
     def forward(self, x, w, b=None):
         if x.shape[-1] != w.shape[1]:
             raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the layer "

@@ -48,13 +48,26 @@ class Params:
     def dtype(self):
         return self.theta.dtype
 
-    def zero_grad(self) -> None:
-        """Set the flat gradient to zero (one fill) before a new backward pass."""
-        self.grad.fill(0)
+    def zero_grad(self, *, lazy: bool = False) -> None:
+        """Set the flat gradient to zero before a new backward pass.
+
+        ``lazy=True`` (the training loop's hot path) skips the fill: each view is only marked, the
+        first gradient backward writes into it overwrites instead of adding, and
+        ``zero_unwritten()`` after backward zeroes the views that received nothing — one pass over
+        θ saved per step.
+        """
+        if not lazy:
+            self.grad.fill(0)
         for p, e in zip(self._parameters, self.layout):
             if p.grad is None or p.grad.base is not self.grad:  # re-attach if someone rebound p.grad
                 p.grad = self.grad[e.slice].reshape(e.shape)
             p._grad_zero = True
+
+    def zero_unwritten(self) -> None:
+        """After a backward that followed ``zero_grad(lazy=True)``: zero the gradients no op wrote."""
+        for p in self._parameters:
+            if p._grad_zero:
+                p.grad[...] = 0
 
     def entry(self, name: str) -> Entry:
         for e in self.layout:

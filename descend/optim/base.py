@@ -4,19 +4,13 @@ import numbers
 
 import numpy as np
 
+from .._numba import kernels
+
 __all__ = ["Optimizer"]
-
-_KERNELS = None
-
 
 def _k():
     """The Numba kernel module, imported on first use (numba costs ~0.3 s to import)."""
-    global _KERNELS
-    if _KERNELS is None:
-        from . import _kernels
-
-        _KERNELS = _kernels
-    return _KERNELS
+    return kernels("descend.optim._kernels")
 
 
 # ---------------------------------------------------------------- validation helpers (raise ValueError)

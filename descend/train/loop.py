@@ -324,10 +324,11 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     out_box: list = [None]
 
     def closure():
-        params.zero_grad()
+        params.zero_grad(lazy=True)
         out = model(xb)
         value = loss(out, yb)
         value.backward()
+        params.zero_unwritten()
         out_box[0] = out.data
         total = float(value.data)
         for sl in l2_slices:
