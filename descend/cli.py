@@ -86,6 +86,39 @@ def _merge(base: dict, override: dict, where: str = "") -> dict:
     return out
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# what each scalar setting must be: (test, the rule in words)
+_RULES = {
+    "data.val_fraction": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "a number between 0 and 1"),
+    "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "data.seed": (_is_int, "an integer"),
+    "model.dropout": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a drop probability in [0, 1)"),
+    "model.batch_norm": (lambda v: isinstance(v, bool), "true or false"),
+    "train.batch_size": (lambda v: v == "full" or (_is_int(v) and v > 0),
+                         'a positive integer, or "full" for batch gradient descent'),
+    "train.epochs": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "train.patience": (lambda v: _is_int(v) and v >= 0, "an integer ≥ 0 (0 turns early stopping off)"),
+    "train.l2": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a number ≥ 0"),
+    "train.seed": (_is_int, "an integer"),
+    "train.divergence": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and (v == 0 or v > 1),
+                         "a factor > 1 (0 turns the divergence guard off)"),
+    "train.checkpoint_every": (lambda v: _is_int(v) and v >= 0, "an integer ≥ 0 (steps; 0 = every epoch only)"),
+}
+
+
+def check_config(cfg: dict) -> dict:
+    """Refuse a setting of the wrong type or range, naming the key, the value and what it must be."""
+    for key, (ok, rule) in _RULES.items():
+        section, name = key.split(".")
+        value = cfg[section][name]
+        if not ok(value):
+            raise ConfigError(f"{key} = {value!r} is invalid: it must be {rule}")
+    return cfg
+
+
 def build_model(cfg: dict, in_features: int, num_classes: int, rng: np.random.Generator):
     """The MLP the config describes: [Linear → (BatchNorm) → activation → (Dropout)] × hidden → Linear."""
     from . import nn
@@ -163,13 +196,16 @@ def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = T
     optimizer = _build_optimizer(cfg)
     schedule = _build_schedule(cfg)
     out.mkdir(parents=True, exist_ok=True)
+    import tomli_w
+    (out / "config.toml").write_text(tomli_w.dumps(cfg))  # on resume: with any new limits from the flags
     if not resume:
-        import tomli_w
-        (out / "config.toml").write_text(tomli_w.dumps(cfg))
         (out / "metrics.jsonl").unlink(missing_ok=True)
     stopping = [EarlyStopping(monitor="val_loss", patience=t["patience"])] if t["patience"] else []
     ckpt = out / "checkpoint.safetensors"
-    history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], batch_size=t["batch_size"],
+    if resume and not (out / "checkpoint.safetensors").is_file():
+        raise ConfigError(f"cannot resume: {out} holds no checkpoint.safetensors (was the run folder moved?)")
+    batch_size = None if t["batch_size"] == "full" else t["batch_size"]
+    history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], batch_size=batch_size,
                   schedule=schedule, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
                   divergence=t["divergence"] or None, seed=t["seed"],
                   callbacks=[ProgressBar(enabled=progress), MetricsLog(out / "metrics.jsonl")],
@@ -242,16 +278,18 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.resume:
+        if args.resume:  # the run's own config; flags may change limits, e.g. --epochs to train longer
             out = args.resume
-            cfg = _merge(DEFAULT_CONFIG, _load_config(out / "config.toml"))
+            if args.config or args.out:
+                raise ConfigError("--resume RUN continues RUN with its own config.toml; drop --config/--out")
+            cfg = _merge(_merge(DEFAULT_CONFIG, _load_config(out / "config.toml")), _flag_overrides(args))
         else:
             cfg = DEFAULT_CONFIG
             if args.config:
                 cfg = _merge(cfg, _load_config(args.config))
             cfg = _merge(cfg, _flag_overrides(args))
             out = args.out or Path("runs") / f"{cfg['data']['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
-        final = run(cfg, out, resume=bool(args.resume), progress=False if args.quiet else True)
+        final = run(check_config(cfg), out, resume=bool(args.resume), progress=False if args.quiet else True)
     except ConfigError as e:
         print(f"descend: config error: {e}", file=sys.stderr)
         return 2

@@ -183,7 +183,7 @@ def doctor(cfg: dict, out_dir, *, data=None, model=None, epochs: int = 8, sweep_
     from . import plots as DP
 
     t0 = time.perf_counter()
-    cfg = cli._merge(cli.DEFAULT_CONFIG, cfg)
+    cfg = cli.check_config(cli._merge(cli.DEFAULT_CONFIG, cfg))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = cfg["train"]
@@ -194,7 +194,7 @@ def doctor(cfg: dict, out_dir, *, data=None, model=None, epochs: int = 8, sweep_
     schedule = cli._build_schedule(cfg)  # a descend schedule carries its own clock unit
     lr = float(cfg["optimizer"].get("lr", new_opt().lr))
     full_batch = type(new_opt()).__name__ == "LBFGS"
-    bs = None if full_batch else t["batch_size"]
+    bs = None if full_batch or t["batch_size"] == "full" else t["batch_size"]
     sample = X[:256]
 
     results, findings = {}, []
