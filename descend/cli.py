@@ -252,20 +252,25 @@ def _flag_overrides(args) -> dict:
     return o
 
 
+def add_job_arguments(parser, *, epochs_help: str) -> None:
+    """The flags that describe a training job, shared by ``descend train`` and ``descend doctor``."""
+    parser.add_argument("--config", type=Path, help="TOML file with [data] [model] [optimizer] [schedule] [train] tables")
+    parser.add_argument("--dataset", help=" | ".join(("digits", "iris", "wine", "breast_cancer", "mnist1d", "spiral")))
+    parser.add_argument("--hidden", help="hidden layer widths, e.g. 128,64")
+    parser.add_argument("--activation", help="relu | leaky_relu | elu | tanh | sigmoid")
+    parser.add_argument("--init", help="auto | he | he_uniform | xavier | xavier_uniform | normal | small")
+    parser.add_argument("--optimizer", help="sgd | adagrad | rmsprop | adam | adamw | nadam | lbfgs")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--epochs", type=int, help=epochs_help)
+    parser.add_argument("--seed", type=int)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="descend", description="Train neural networks on NumPy.")
     sub = parser.add_subparsers(dest="command")
     tr = sub.add_parser("train", help="train a model from flags and/or a TOML config (no arguments: the demo job)")
-    tr.add_argument("--config", type=Path, help="TOML file with [data] [model] [optimizer] [schedule] [train] tables")
-    tr.add_argument("--dataset", help="digits | iris | wine | breast_cancer | mnist1d | spiral")
-    tr.add_argument("--hidden", help="hidden layer widths, e.g. 128,64")
-    tr.add_argument("--activation", help="relu | leaky_relu | elu | tanh | sigmoid")
-    tr.add_argument("--init", help="auto | he | he_uniform | xavier | xavier_uniform | normal | small")
-    tr.add_argument("--optimizer", help="sgd | adagrad | rmsprop | adam | adamw | nadam | lbfgs")
-    tr.add_argument("--lr", type=float)
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--epochs", type=int)
-    tr.add_argument("--seed", type=int)
+    add_job_arguments(tr, epochs_help="number of epochs (an upper limit when early stopping is on)")
     tr.add_argument("--out", type=Path, help="run folder (default runs/<dataset>-<time>)")
     tr.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in folder RUN")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -98,9 +98,9 @@ def test_drop_last_with_too_few_samples():
 
 
 def test_batch_slices_rejects_bad_sizes():
-    with pytest.raises(ValueError, match="batch_size must be ≥ 1"):
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(≥ 1\), got 0"):
         batch_slices(10, 0)
-    with pytest.raises(ValueError, match="batch_size must be an integer"):
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(≥ 1\), got 2\.0"):
         batch_slices(10, 2.0)
 
 

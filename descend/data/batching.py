@@ -223,7 +223,12 @@ def _nonnegative_int(value, what: str) -> int:
 
 
 def _positive_int(value, what: str) -> int:
-    value = _nonnegative_int(value, what)
-    if value == 0:
-        raise ValueError(f"{what} must be ≥ 1, got 0")
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be a positive integer (≥ 1), got {value!r}") from None
+    if value < 1:
+        raise ValueError(f"{what} must be a positive integer (≥ 1), got {value}")
     return value

@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from .batching import RowView, _gather, is_mapped
+from .batching import RowView, _gather, _positive_int, is_mapped
 
 __all__ = ["check_Xy", "num_classes"]
 
@@ -202,15 +202,3 @@ def _check_y(y, n: int, task: str, num_classes: int | None, yname: str, xname: s
                              f"first {yname}[{i}] = {int(y[i])}; pass num_classes={int(y.max()) + 1} "
                              f"or map labels to 0..C-1 with np.unique({yname}, return_inverse=True)[1]")
     return y
-
-
-def _positive_int(value, what: str) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value}")
-    return value

@@ -252,16 +252,7 @@ def add_subparser(subparsers) -> None:
     """Add ``descend doctor`` (same config and flags as ``descend train``) to the CLI's subparsers."""
     p = subparsers.add_parser("doctor", help="babysit a training config: run the checks, name the faults, "
                                              "write the figures")
-    p.add_argument("--config", type=Path, help="TOML file as for descend train")
-    p.add_argument("--dataset", help="digits | iris | wine | breast_cancer | mnist1d | spiral")
-    p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64")
-    p.add_argument("--activation", help="relu | leaky_relu | elu | tanh | sigmoid")
-    p.add_argument("--init", help="auto | he | he_uniform | xavier | xavier_uniform | normal | small")
-    p.add_argument("--optimizer", help="sgd | adagrad | rmsprop | adam | adamw | nadam | lbfgs")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--epochs", type=int, help="cap of the short training run (default: min(8, train.epochs))")
-    p.add_argument("--seed", type=int)
+    cli.add_job_arguments(p, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     p.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>)")
 
 
