@@ -139,6 +139,8 @@ class LBFGS(Optimizer):
     optimizer's tolerance_change (PyTorch always passes its default 1e-9).
     """
 
+    needs_full_batch = True  # a line search on a changing (mini-batch) objective misleads it
+
     _hyper = ("lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size", "line_search")
     _scalars = ("step_size", "H_diag", "prev_loss", "func_evals")
 

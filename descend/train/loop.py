@@ -22,6 +22,7 @@ from .. import data as D
 from ..data.preprocess import from_state_dict as from_preprocess_state
 from ..autodiff.tensor import no_grad
 from ..nn import functional as F
+from ..nn.layers import BatchNorm1d, Dropout
 from ..nn.params import Params, pack
 from . import checkpoint as ckpt
 from .history import History
@@ -103,6 +104,17 @@ def _packed(model, dtype) -> Params:
         params = pack(model, dtype=dtype)
         object.__setattr__(model, "_packed_params", params)
     return params
+
+
+def _output_width(model, x) -> int:
+    """Number of outputs of ``model`` for the input batch ``x`` (eval mode, no graph; the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            return model(x).shape[-1]
+    finally:
+        model.train(was_training)
 
 
 def _flatten_rules(rules) -> list:
@@ -196,9 +208,9 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
             preprocess.load_state_dict(state_pre)
     elif preprocess is not None and not preprocess.fitted:
         preprocess.fit(X)  # on the training data only
-    object.__setattr__(model, "preprocess", preprocess)  # predict/evaluate apply it
     if kind == "argmax":  # labels beyond the model's outputs would only fail at their batch, after updates
-        classes = predict(model, D.take(X, slice(0, 1))).shape[-1]
+        first = D.take(X, slice(0, 1))
+        classes = _output_width(model, preprocess.transform(first) if preprocess is not None else first)
         for name, labels in (("y", y), ("y_val", validation[1] if validation is not None else None)):
             over = np.flatnonzero(labels >= classes) if labels is not None else ()
             if len(over):
@@ -210,14 +222,15 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     epoch_rules = [r for r in rules if getattr(r, "per", "step") == "epoch"]
     needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
     callbacks = list(callbacks) + ([average] if average is not None and average not in callbacks else [])
-    if getattr(optimizer, "needs_full_batch", False) or type(optimizer).__name__ == "LBFGS":
+    if getattr(optimizer, "needs_full_batch", False):
         if bs != n:
             raise ValueError(f"{type(optimizer).__name__} needs the full batch (batch_size=None), got batch_size={batch_size}")
-        stochastic = [name for name, m in model.named_modules() if type(m).__name__ in ("Dropout", "BatchNorm1d", "BatchNorm2d")]
+        stochastic = [name for name, m in model.named_modules() if isinstance(m, (Dropout, BatchNorm1d))]
         if stochastic:
             warnings.warn(f"{type(optimizer).__name__} assumes a deterministic objective, but layers {stochastic} "
                           "(dropout / batch norm) make it change between evaluations", stacklevel=2)
 
+    object.__setattr__(model, "preprocess", preprocess)  # predict/evaluate apply it
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     aug_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]) if augment is not None else None
     params = _packed(model, np.dtype(dtype))
