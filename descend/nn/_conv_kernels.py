@@ -156,22 +156,27 @@ def col2im(dcols, dx, height, width, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
 def rows_to_batch(y2, b, out):
     """out[n, o, p] = y2[o, n·P + p] + b[o]: the product's (O, N·P) layout to (N, O, P), bias added in the same pass."""
     n_batch, n_out, p_out = out.shape
-    for n in range(n_batch):
-        for o in range(n_out):
-            dst = out[n, o]
-            src = y2[o, n * p_out:(n + 1) * p_out]
-            bo = b[o]
+    of = out.reshape(-1)
+    for o in range(n_out):
+        src = y2[o]
+        bo = b[o]
+        for n in range(n_batch):
+            s0, d0 = n * p_out, (n * n_out + o) * p_out
             for p in range(p_out):
-                dst[p] = src[p] + bo
+                of[_u(d0 + p)] = src[_u(s0 + p)] + bo
 
 
 @njit(cache=True, error_model="numpy")
 def batch_to_rows(g, gt):
     """gt[o, n·P + p] = g[n, o, p]: the output gradient in the column layout of the product."""
     n_batch, n_out, p_out = g.shape
-    for n in range(n_batch):
-        for o in range(n_out):
-            _copy(gt[o, n * p_out:(n + 1) * p_out], g[n, o])
+    gf = g.reshape(-1)
+    for o in range(n_out):
+        dst = gt[o]
+        for n in range(n_batch):
+            d0, s0 = n * p_out, (n * n_out + o) * p_out
+            for p in range(p_out):
+                dst[_u(d0 + p)] = gf[_u(s0 + p)]
 
 
 @njit(cache=True, error_model="numpy")

@@ -2,7 +2,8 @@
 from .callbacks import Averaging, MetricsLog, ProgressBar, ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
-from .loop import FitState, evaluate, fit, predict
+from .evaluate import evaluate, predict
+from .loop import FitState, fit
 from .model_io import load_model
 from .stopping import (AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps, SmallLossChange, SmallParamChange,
                        TimeLimit)
