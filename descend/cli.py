@@ -20,7 +20,8 @@ import numpy as np
 
 DEFAULT_CONFIG = {
     "data": {"dataset": "digits", "val_fraction": 0.15, "standardize": True, "seed": 0},
-    "model": {"hidden": [128, 64], "activation": "relu", "init": "auto", "dropout": 0.0, "batch_norm": False},
+    "model": {"conv": [], "hidden": [128, 64], "activation": "relu", "init": "auto", "dropout": 0.0,
+              "batch_norm": False},
     "optimizer": {"name": "adam", "lr": 1e-3},
     "schedule": {"name": "constant"},
     "train": {"batch_size": 32, "epochs": 60, "patience": 8, "l2": 0.0, "seed": 0, "divergence": 3.0,
@@ -33,6 +34,9 @@ def _datasets():
     return {"digits": D.load_digits, "iris": D.load_iris, "wine": D.load_wine,
             "breast_cancer": D.load_breast_cancer, "mnist1d": D.load_mnist1d,
             "spiral": lambda seed=0: D.make_spiral(rng=np.random.default_rng(seed))}
+
+
+_IMAGE_DATASETS = ("digits", "mnist1d")  # loaders with images=True: (1, 8, 8) and (1, 40) samples
 
 
 def _activations():
@@ -95,6 +99,10 @@ _RULES = {
     "data.val_fraction": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "a number between 0 and 1"),
     "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
     "data.seed": (_is_int, "an integer"),
+    "model.conv": (lambda v: isinstance(v, list) and all(_is_int(c) and c > 0 for c in v),
+                   "a list of positive channel counts, e.g. [16, 32] (empty: no convolution)"),
+    "model.hidden": (lambda v: isinstance(v, list) and all(_is_int(h) and h > 0 for h in v),
+                     "a list of positive layer widths, e.g. [128, 64]"),
     "model.dropout": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a drop probability in [0, 1)"),
     "model.batch_norm": (lambda v: isinstance(v, bool), "true or false"),
     "train.batch_size": (lambda v: v == "full" or (_is_int(v) and v > 0),
@@ -119,16 +127,43 @@ def check_config(cfg: dict) -> dict:
     return cfg
 
 
-def build_model(cfg: dict, in_features: int, num_classes: int, rng: np.random.Generator):
-    """The MLP the config describes: [Linear → (BatchNorm) → activation → (Dropout)] × hidden → Linear."""
+def build_model(cfg: dict, input_shape, num_classes: int, rng: np.random.Generator):
+    """The network the config describes, for inputs of ``input_shape`` (without the batch axis).
+
+    ``model.conv`` (channel counts, e.g. [16, 32]) adds, per entry, a 3×3 (or length-3) convolution
+    with padding 1 → (BatchNorm) → activation → 2×2 max-pooling, on image-shaped input (C, H, W)
+    or (C, L); then ``model.hidden`` gives the fully connected layers:
+    [Linear → (BatchNorm) → activation → (Dropout)] × hidden → Linear to the classes.
+    """
     from . import nn
     m = cfg["model"]
     act = _pick(_activations(), m["activation"], "model.activation")
     init = _pick(_inits(), m["init"], "model.init")
-    hidden = m["hidden"]
-    if not isinstance(hidden, list) or not all(isinstance(h, int) and h > 0 for h in hidden):
-        raise ConfigError(f"model.hidden must be a list of positive layer widths, got {hidden!r}")
-    layers, width = [], in_features
+    hidden, conv = m["hidden"], m["conv"]
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (int(input_shape),)
+    layers = []
+    if conv:
+        if len(shape) not in (2, 3):
+            raise ConfigError(f"model.conv needs image-shaped input (C, L) or (C, H, W), but the data has samples "
+                              f"of shape {shape}; use a dataset with an image form (digits, mnist1d) or conv = []")
+        Conv, Pool, Norm = (nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d) if len(shape) == 3 else \
+            (nn.Conv1d, nn.MaxPool1d, nn.BatchNorm1d)
+        channels, sizes = shape[0], list(shape[1:])
+        for i, c in enumerate(conv):
+            if any(n % 2 for n in sizes):
+                raise ConfigError(f"model.conv = {conv}: block {i + 1} would halve a {'×'.join(map(str, sizes))} map "
+                                  "with 2×2 max-pooling, which needs even sizes; use fewer conv blocks")
+            layers.append(Conv(channels, c, 3, padding=1, init=init, rng=rng))
+            if m["batch_norm"]:
+                layers.append(Norm(c))
+            layers += [act(), Pool(2)]
+            channels, sizes = c, [n // 2 for n in sizes]
+        layers.append(nn.Flatten())
+        width = channels * int(np.prod(sizes))
+    else:
+        width = int(np.prod(shape))
+        if len(shape) > 1:
+            layers.append(nn.Flatten())
     for h in hidden:
         layers.append(nn.Linear(width, h, init=init, rng=rng))
         if m["batch_norm"]:
@@ -176,7 +211,14 @@ def prepare_data(cfg: dict, data=None) -> tuple:
     """
     from . import data as D
     d = cfg["data"]
-    ds = data if data is not None else _pick(_datasets(), d["dataset"], "data.dataset")(seed=d["seed"])
+    if data is not None:
+        ds = data
+    else:
+        loader = _pick(_datasets(), d["dataset"], "data.dataset")
+        if cfg["model"]["conv"] and d["dataset"] not in _IMAGE_DATASETS:
+            raise ConfigError(f"model.conv needs image-shaped samples; data.dataset = {d['dataset']!r} has none "
+                              f"(use one of {list(_IMAGE_DATASETS)} or conv = [])")
+        ds = loader(seed=d["seed"], images=True) if cfg["model"]["conv"] else loader(seed=d["seed"])
     X, y, Xv, yv = D.train_val_split(ds.X_train, ds.y_train, val_fraction=d["val_fraction"],
                                      rng=np.random.default_rng(d["seed"]), stratify=True)
     preprocess = D.Standardize() if d["standardize"] else None
@@ -192,7 +234,7 @@ def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = T
     d, t = cfg["data"], cfg["train"]
     X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
     rng = np.random.default_rng(t["seed"])
-    model = build_model(cfg, X.shape[1], num_classes, rng)
+    model = build_model(cfg, X.shape[1:], num_classes, rng)
     optimizer = _build_optimizer(cfg)
     schedule = _build_schedule(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -242,6 +284,7 @@ def _flag_overrides(args) -> dict:
             o.setdefault(section, {})[key] = value
     put("data", "dataset", args.dataset)
     put("model", "hidden", [int(h) for h in args.hidden.split(",")] if args.hidden else None)
+    put("model", "conv", [int(c) for c in args.conv.split(",")] if args.conv else None)
     put("model", "activation", args.activation)
     put("model", "init", args.init)
     put("optimizer", "name", args.optimizer)
@@ -257,6 +300,7 @@ def add_job_arguments(parser, *, epochs_help: str) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with [data] [model] [optimizer] [schedule] [train] tables")
     parser.add_argument("--dataset", help=" | ".join(("digits", "iris", "wine", "breast_cancer", "mnist1d", "spiral")))
     parser.add_argument("--hidden", help="hidden layer widths, e.g. 128,64")
+    parser.add_argument("--conv", help="convolution blocks' channels, e.g. 16,32 (digits, mnist1d)")
     parser.add_argument("--activation", help="relu | leaky_relu | elu | tanh | sigmoid")
     parser.add_argument("--init", help="auto | he | he_uniform | xavier | xavier_uniform | normal | small")
     parser.add_argument("--optimizer", help="sgd | adagrad | rmsprop | adam | adamw | nadam | lbfgs")

@@ -90,7 +90,7 @@ def test_resume_continues_a_run_bit_identically(tmp_path, capsys):
     ("[data]\ndataset = \"cifar\"\n", r"data.dataset = 'cifar' is not known"),
     ("[optimizer]\nname = \"adam\"\nmomentum = 0.9\n", r"\[optimizer\] .*momentum"),
     ("[optimizer]\nlr = -1.0\n", r"\[optimizer\] .*lr must be > 0"),
-    ("[model]\nhidden = [0]\n", r"model.hidden must be a list of positive layer widths"),
+    ("[model]\nhidden = [0]\n", r"model.hidden = \[0\] is invalid: it must be a list of positive layer widths"),
     ("[schedule]\nname = \"cosine\"\ntotal = 0\n", r"\[schedule\] .*total"),
     ("train = 3\n", r"config key 'train' must be a table"),
     ("[train\n", r"is not valid TOML"),

@@ -189,7 +189,7 @@ def doctor(cfg: dict, out_dir, *, data=None, model=None, epochs: int = 8, sweep_
     t = cfg["train"]
     X, y, Xv, yv, C = _prepare(cfg, data)
     if model is None:
-        model = cli.build_model(cfg, X.shape[1], C, np.random.default_rng(t["seed"]))
+        model = cli.build_model(cfg, X.shape[1:], C, np.random.default_rng(t["seed"]))
     new_opt = lambda: cli._build_optimizer(cfg)  # noqa: E731 — a fresh optimizer state per check
     schedule = cli._build_schedule(cfg)  # a descend schedule carries its own clock unit
     lr = float(cfg["optimizer"].get("lr", new_opt().lr))
