@@ -16,13 +16,15 @@ of the convolutions and the machine's float32 matmul peak measured in the same r
 """
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import matmul_peak_gflops, threads, timeit  # noqa: E402
+from _common import matmul_peak_gflops, threads  # noqa: E402
 
 from descend import nn  # noqa: E402
 from descend.nn import functional as F  # noqa: E402
@@ -103,6 +105,26 @@ def conv_flops(kind: str) -> float:
     return 2 * l1 + 3 * (l2 + l3)
 
 
+def interleaved(fns: dict, number: int, rounds: int, warmup: int = 3) -> dict:
+    """Median seconds per step of each function over ``rounds`` rounds of ``number`` steps, the functions
+    taking turns within each round, so that drift in this shared machine's speed hits both alike.
+    Without the pause at each switch PyTorch measured 1.6-2× slower than run alone (its OpenMP
+    workers and OpenBLAS's spinning against each other), which flattered descend."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            fn()  # one untimed step after the switch, then a pause: the other framework's idle
+            time.sleep(0.05)  # worker threads spin-wait for a while and would be billed to this one
+            t = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[k].append((time.perf_counter() - t) / number)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def main() -> None:
     try:
         import torch
@@ -112,17 +134,20 @@ def main() -> None:
     peak = matmul_peak_gflops()
     print(f"threads: {threads()}   float32 matmul peak (numpy BLAS, 2048²): {peak:.1f} GFLOP/s")
     for kind, number in (("28x28", 10), ("mnist1d", 100)):
-        d = timeit(descend_step(kind), repeat=9, number=number, warmup=3)
+        fns = {"descend": descend_step(kind)}
+        if torch is not None:
+            fns["torch"] = torch_step(kind, torch)
+        r = interleaved(fns, number, rounds=9)
+        d = r["descend"]
         flops = conv_flops(kind)
         title = ("28×28×1 CNN, batch 64 (train step)" if kind == "28x28"
                  else "MNIST-1D CNN, batch 100 (train step)")
-        print(f"\n{title}")
+        print(f"\n{title}  — median of 9 interleaved rounds of {number} steps each")
         print(f"  descend : {d * 1e3:8.3f} ms/step  {1 / d:8.1f} steps/s  conv {flops / d / 1e9:6.1f} GFLOP/s")
         if torch is not None:
-            t = timeit(torch_step(kind, torch), repeat=9, number=number, warmup=3)
+            t = r["torch"]
             print(f"  PyTorch : {t * 1e3:8.3f} ms/step  {1 / t:8.1f} steps/s  conv {flops / t / 1e9:6.1f} GFLOP/s")
             print(f"  ratio descend/PyTorch time: {d / t:.2f}  (steps/s descend/PyTorch: {t / d:.2f})")
-
 
 if __name__ == "__main__":
     main()

@@ -23,10 +23,10 @@ def test_digits_cnn_through_fit_reaches_97_percent():
 
 def test_cli_trains_a_cnn_and_refuses_impossible_stacks(tmp_path, capsys):
     run = tmp_path / "cnn"
-    assert cli.main(["train", "--quiet", "--conv", "8,16", "--hidden", "32", "--epochs", "8", "--out", str(run)]) == 0
+    assert cli.main(["train", "--quiet", "--conv", "8,16", "--hidden", "32", "--out", str(run)]) == 0
     config = (run / "config.toml").read_text()
     assert "conv = [\n    8,\n    16,\n]" in config or "conv = [8, 16]" in config
-    assert json.loads((run / "metrics.json").read_text())["test_accuracy"] > 0.9
+    assert json.loads((run / "metrics.json").read_text())["test_accuracy"] >= 0.95
     capsys.readouterr()
     assert cli.main(["train", "--quiet", "--conv", "8,8,8,8", "--out", str(tmp_path / "x")]) == 2
     assert "block 4 would halve a 1×1 map" in capsys.readouterr().err

@@ -185,17 +185,23 @@ def max_pool(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):
 
     As in PyTorch: the first maximum in row-major window order wins ties and a NaN wins over numbers;
     a window wholly in the padding (impossible with padding ≤ kernel/2) gives −inf and idx −1.
-    An output row is updated one window offset (i, j) at a time through 0-based views, with a
-    select rather than branches, so the loop vectorizes.
+    An output row is updated one window offset (i, j) at a time, through flat offsets (no views:
+    a view per row and offset cost more than the comparisons) and a select rather than branches.
+    Holding each output's maximum in a register instead, with the window loops inside, measured
+    slower (runtime-sized windows: 3.3 ms vs 2.3 ms for 64×32 planes of 28×28).
     """
     n_planes, height, width = x.shape
     ho, wo = y.shape[1], y.shape[2]
+    xf, yf, af = x.reshape(-1), y.reshape(-1), idx.reshape(-1)
+    hw = height * width
+    ninf = x.dtype.type(-np.inf)
     for q in range(n_planes):
+        x0 = q * hw
         for oh in range(ho):
-            best = y[q, oh]
-            arg = idx[q, oh]
-            best[:] = -np.inf
-            arg[:] = -1
+            o = (q * ho + oh) * wo
+            for ow in range(wo):
+                yf[_u(o + ow)] = ninf
+                af[_u(o + ow)] = -1
             for i in range(kh):
                 ih = oh * sh + i * dh - ph
                 if ih < 0 or ih >= height:
@@ -203,33 +209,30 @@ def max_pool(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):
                 for j in range(kw):
                     off = j * dw - pw
                     lo, hi = _valid_range(off, sw, width, wo)
-                    if hi <= lo:
-                        continue
-                    start = off + lo * sw
-                    src = x[q, ih, start:start + (hi - lo - 1) * sw + 1:sw]
-                    bv = best[lo:hi]
-                    av = arg[lo:hi]
-                    pos0 = ih * width + start
-                    for t in range(hi - lo):
-                        v = src[t]
-                        take = (v > bv[t]) | (v != v) | (av[t] < 0)
-                        bv[t] = v if take else bv[t]
-                        av[t] = pos0 + t * sw if take else av[t]
+                    base = ih * width + off
+                    for ow in range(lo, hi):
+                        pos = base + ow * sw
+                        v = xf[_u(x0 + pos)]
+                        b = yf[_u(o + ow)]
+                        a = af[_u(o + ow)]
+                        take = (v > b) | (v != v) | (a < 0)
+                        yf[_u(o + ow)] = v if take else b
+                        af[_u(o + ow)] = pos if take else a
 
 
 @njit(cache=True, error_model="numpy")
 def max_pool_backward(g, idx, dx):
     """dx (planes (N·C, H·W)) = Σ of g over the windows whose maximum sat there."""
     n_planes, p_out = g.shape
+    hw = dx.shape[1]
+    gf, af, df = g.reshape(-1), idx.reshape(-1), dx.reshape(-1)
+    df[:] = 0
     for q in range(n_planes):
-        d = dx[q]
-        d[:] = 0
-        gq = g[q]
-        iq = idx[q]
+        o, d0 = q * p_out, q * hw
         for p in range(p_out):
-            a = iq[p]
+            a = af[_u(o + p)]
             if a >= 0:
-                d[a] += gq[p]
+                df[_u(d0 + a)] += gf[_u(o + p)]
 
 
 @njit(cache=True, error_model="numpy")
