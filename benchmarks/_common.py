@@ -41,3 +41,14 @@ def copy_bandwidth_gbs(n: int = 50_000_000) -> float:
 
 def threads() -> int:
     return int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+
+
+def peer_torch(num_threads: int | None = None):
+    """PyTorch set to the same thread count as descend, or None when it is not installed (descend's
+    numbers are still reported)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(num_threads or threads())
+    return torch

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import matmul_peak_gflops, threads  # noqa: E402
+from _common import matmul_peak_gflops, peer_torch, threads  # noqa: E402
 
 from descend import nn  # noqa: E402
 from descend.nn import functional as F  # noqa: E402
@@ -126,11 +126,7 @@ def interleaved(fns: dict, number: int, rounds: int, warmup: int = 3) -> dict:
 
 
 def main() -> None:
-    try:
-        import torch
-        torch.set_num_threads(threads())
-    except ImportError:
-        torch = None
+    torch = peer_torch()
     peak = matmul_peak_gflops()
     print(f"threads: {threads()}   float32 matmul peak (numpy BLAS, 2048²): {peak:.1f} GFLOP/s")
     for kind, number in (("28x28", 10), ("mnist1d", 100)):

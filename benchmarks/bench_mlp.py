@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import matmul_peak_gflops, threads, timeit  # noqa: E402
+from _common import matmul_peak_gflops, peer_torch, threads, timeit  # noqa: E402
 
 import descend  # noqa: E402
 from descend import nn  # noqa: E402
@@ -48,11 +48,7 @@ def torch_step(batch: int, torch):
 
 
 def main() -> None:
-    try:
-        import torch
-        torch.set_num_threads(threads())
-    except ImportError:
-        torch = None
+    torch = peer_torch()
     peak = matmul_peak_gflops()
     print(f"threads: {threads()}   float32 matmul peak (numpy BLAS, 2048²): {peak:.1f} GFLOP/s")
     print(f"{'batch':>6} {'descend ms':>11} {'torch ms':>9} {'ratio':>6} {'descend GFLOP/s':>16} {'torch GFLOP/s':>14}")

@@ -10,10 +10,15 @@ import statistics
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 
-from descend.optim import SGD, Adam, RMSprop
-from descend.optim import _kernels
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import peer_torch  # noqa: E402
+
+from descend.optim import SGD, Adam, RMSprop  # noqa: E402
+from descend.optim import _kernels  # noqa: E402
 
 REPS = 15
 
@@ -37,12 +42,7 @@ def main(n=10_000_000):
     import numba
 
     threads = numba.get_num_threads()
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # the benchmark still reports descend's numbers
-        torch = None
+    torch = peer_torch(threads)
     rng = np.random.default_rng(0)
     theta0 = rng.standard_normal(n).astype(np.float32)
     grad = (rng.standard_normal(n) * 0.01).astype(np.float32)

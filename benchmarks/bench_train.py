@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import threads  # noqa: E402
+from _common import peer_torch, threads  # noqa: E402
 
 import descend  # noqa: E402
 from descend import nn, optim  # noqa: E402
@@ -94,11 +94,7 @@ def interleaved(fns: dict, repeat: int) -> dict:
 
 
 def main() -> None:
-    try:
-        import torch
-        torch.set_num_threads(threads())
-    except ImportError:
-        torch = None
+    torch = peer_torch()
     sizes = (784, 512, 256, 10)
     X, y = data(60_000, 784, 10)
     descend_epoch(X[:2000], y[:2000], sizes, 128)  # warm up (Numba kernels load from cache)

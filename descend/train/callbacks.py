@@ -26,7 +26,7 @@ class ProgressBar:
     every ``interval`` seconds, so the bar costs little per step.
     """
 
-    def __init__(self, *, enabled: bool | None = None, beta: float = 0.98, interval: float = 0.2, file=None):
+    def __init__(self, *, enabled: bool | None = None, beta: float = 0.98, interval: float = 0.1, file=None):
         self.enabled = enabled
         self.beta, self.interval, self.file = beta, interval, file
         self.bar = None
