@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,19 +43,73 @@ def _as_2d(X, name: str = "X") -> np.ndarray:
     return X.reshape(len(X), -1)
 
 
+CHUNK_BYTES = 64 << 20  # rows are read this many float64 bytes at a time, so a memory-mapped X is never loaded whole
+
+
+def _chunks(X, itemsize: int = 8):
+    """Consecutive row blocks of X (N, ...) as in-memory (rows, D) arrays, about CHUNK_BYTES each."""
+    n, d = len(X), math.prod(np.shape(X)[1:])
+    rows = max(1, CHUNK_BYTES // (itemsize * max(d, 1)))
+    for start in range(0, n, rows):
+        yield np.asarray(X[start:start + rows]).reshape(-1, d)
+
+
 def fingerprint(X) -> str:
     """BLAKE2b (16-byte) digest of X's shape and float32 values: the identity of a training set."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
     h = hashlib.blake2b(digest_size=16)
-    h.update(repr(X.shape).encode())
-    h.update(X.data)
+    h.update(repr(tuple(np.shape(X))).encode())
+    for block in _chunks(X, itemsize=4):
+        h.update(np.ascontiguousarray(block, dtype=np.float32).data)
     return h.hexdigest()
+
+
+@dataclass
+class Moments:
+    """Streaming statistics of training data: count, mean and scatter Σ(x−μ)² per feature (``full=False``)
+    or the matrix Σ(x−μ)(x−μ)ᵀ (``full=True``), in float64."""
+
+    n: int
+    mean: np.ndarray
+    scatter: np.ndarray
+
+    @property
+    def var(self) -> np.ndarray:
+        """Population variance per feature."""
+        return (np.diag(self.scatter) if self.scatter.ndim == 2 else self.scatter) / self.n
+
+    @property
+    def cov(self) -> np.ndarray:
+        """Population covariance matrix Xcᵀ·Xc/N."""
+        return self.scatter / self.n
+
+
+def moments(X, *, full: bool, name: str = "X") -> Moments:
+    """Mean and scatter of X (N, ...) over rows, read in chunks and combined with Chan et al.'s pairwise
+    update (stable; on one chunk it is exactly mean and Σ(x − mean)²). Refuses NaN/inf."""
+    total = None
+    for block in _chunks(X):
+        C = block.astype(np.float64)
+        if not np.all(np.isfinite(C)):
+            raise ValueError(f"{name} has NaN/inf values; clean the data before fitting preprocessing")
+        r, mc = len(C), C.mean(axis=0)
+        Cc = C - mc
+        sc = Cc.T @ Cc if full else np.einsum("ij,ij->j", Cc, Cc)
+        if total is None:
+            total = Moments(r, mc, sc)
+            continue
+        n = total.n + r
+        delta = mc - total.mean
+        total.mean = total.mean + delta * (r / n)
+        total.scatter = total.scatter + sc + (np.outer(delta, delta) if full else delta * delta) * (total.n * r / n)
+        total.n = n
+    return total
 
 
 class _Step:
     """Fit-once life cycle shared by every preprocessing step."""
 
     kind = ""
+    _full = False         # whether _fit needs the full covariance (else per-feature variance)
     _arrays: tuple = ()   # names of the fitted arrays (state_dict entries)
     _scalars: tuple = ()  # names of hyperparameters (JSON scalars, constructor keywords)
 
@@ -77,11 +132,13 @@ class _Step:
             raise RuntimeError(f"{type(self).__name__} is already fitted (on {self.n_fit} training rows); "
                                "transform validation/test data with .transform(X). To fit again on new "
                                "training data on purpose, pass refit=True")
-        A = _as_2d(X)
-        if not np.all(np.isfinite(A)):
-            raise ValueError(f"{type(self).__name__}.fit: X has NaN/inf values; clean the data first")
-        self._fit(A.astype(np.float64))
-        self.n_fit = len(A)
+        shape = tuple(np.shape(X))
+        if np.asarray(X[:1]).dtype.kind not in "biuf":
+            raise TypeError(f"X must hold numbers, got dtype {np.asarray(X[:1]).dtype}")
+        if len(shape) < 2 or shape[0] == 0:
+            raise ValueError(f"X must have shape (N, features...) with N ≥ 1, got {shape}")
+        self._fit(moments(X, full=self._full, name=f"{type(self).__name__}.fit: X"))
+        self.n_fit = shape[0]
         self.fingerprint = fingerprint(X)
         self.feature_shape = tuple(np.shape(X)[1:])
         return self
@@ -151,8 +208,8 @@ class Center(_Step):
     kind = "center"
     _arrays = ("mean",)
 
-    def _fit(self, A):
-        self.mean = A.mean(axis=0).astype(np.float32)
+    def _fit(self, m):
+        self.mean = m.mean.astype(np.float32)
 
     def _transform(self, A):
         return A - self.mean
@@ -168,9 +225,9 @@ class Standardize(_Step):
     kind = "standardize"
     _arrays = ("mean", "std")
 
-    def _fit(self, A):
-        self.mean = A.mean(axis=0).astype(np.float32)
-        std = A.std(axis=0)
+    def _fit(self, m):
+        self.mean = m.mean.astype(np.float32)
+        std = np.sqrt(m.var)
         std[std == 0] = 1.0
         self.std = std.astype(np.float32)
 
@@ -182,13 +239,10 @@ class Standardize(_Step):
         return (A * self.std + self.mean).reshape(np.shape(Z)).astype(np.float32)
 
 
-def _eig(A):
+def _eig(m: Moments):
     """Mean, eigenvalues S (descending) and eigenvectors U of the covariance Xcᵀ·Xc/N (float64 SVD)."""
-    mean = A.mean(axis=0)
-    Xc = A - mean
-    cov = Xc.T @ Xc / len(A)
-    U, S, _ = np.linalg.svd(cov)  # cov is symmetric PSD: the SVD is its eigendecomposition, sorted
-    return mean, S, U
+    U, S, _ = np.linalg.svd(m.cov)  # cov is symmetric PSD: the SVD is its eigendecomposition, sorted
+    return m.mean, S, U
 
 
 def _choose_k(S, n_components, variance) -> int:
@@ -213,6 +267,7 @@ class PCA(_Step):
     ``explained_variance`` holds S[:k] and ``explained_variance_ratio`` S[:k]/ΣS.
     """
 
+    _full = True
     kind = "pca"
     _arrays = ("mean", "components", "explained_variance", "explained_variance_ratio")
     _scalars = ("n_components", "variance")
@@ -229,8 +284,8 @@ class PCA(_Step):
         self.n_components = None if n_components is None else int(n_components)
         self.variance = None if variance is None else float(variance)
 
-    def _fit(self, A):
-        mean, S, U = _eig(A)
+    def _fit(self, m):
+        mean, S, U = _eig(m)
         k = _choose_k(S, self.n_components, self.variance)
         self.mean = mean.astype(np.float32)
         self.components = U[:, :k].astype(np.float32)  # (D, k)
@@ -269,8 +324,8 @@ class PCAWhiten(PCA):
             raise ValueError(f"eps must be ≥ 0, got {eps!r}")
         self.eps = float(eps)
 
-    def _fit(self, A):
-        super()._fit(A)
+    def _fit(self, m):
+        super()._fit(m)
         self.scale = (1.0 / np.sqrt(self.explained_variance.astype(np.float64) + self.eps)).astype(np.float32)
 
     def _transform(self, A):
@@ -288,6 +343,7 @@ class ZCAWhiten(_Step):
     for natural images) limits the amplification of low-variance directions.
     """
 
+    _full = True
     kind = "zca_whiten"
     _arrays = ("mean", "W", "W_inv")
     _scalars = ("eps",)
@@ -298,8 +354,8 @@ class ZCAWhiten(_Step):
             raise ValueError(f"eps must be ≥ 0, got {eps!r}")
         self.eps = float(eps)
 
-    def _fit(self, A):
-        mean, S, U = _eig(A)
+    def _fit(self, m):
+        mean, S, U = _eig(m)
         if self.eps == 0 and np.any(S <= 0):
             raise ValueError("ZCAWhiten(eps=0) on data with zero-variance directions would divide by zero; "
                              "use eps > 0 (e.g. 1e-5)")
