@@ -24,7 +24,8 @@ DEFAULT_CONFIG = {
               "batch_norm": False},
     "optimizer": {"name": "adam", "lr": 1e-3},
     "schedule": {"name": "constant"},
-    "train": {"batch_size": 32, "epochs": 60, "patience": 8, "l2": 0.0, "seed": 0, "divergence": 3.0,
+    "train": {"batch_size": 32, "epochs": 60, "steps": 0, "patience": 8, "min_loss_change": 0.0,
+              "min_param_change": 0.0, "time_limit": 0.0, "l2": 0.0, "seed": 0, "divergence": 3.0,
               "checkpoint_every": 0},
 }
 
@@ -94,6 +95,10 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 # what each scalar setting must be: (test, the rule in words)
 _RULES = {
     "data.val_fraction": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "a number between 0 and 1"),
@@ -108,10 +113,16 @@ _RULES = {
     "train.batch_size": (lambda v: v == "full" or (_is_int(v) and v > 0),
                          'a positive integer, or "full" for batch gradient descent'),
     "train.epochs": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "train.steps": (lambda v: _is_int(v) and v >= 0, "an integer ≥ 0 (a step limit; 0 = none)"),
     "train.patience": (lambda v: _is_int(v) and v >= 0, "an integer ≥ 0 (0 turns early stopping off)"),
-    "train.l2": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a number ≥ 0"),
+    "train.min_loss_change": (lambda v: _is_number(v) and v >= 0,
+                              "a number ≥ 0 (stop when the epoch loss changes less; 0 = off)"),
+    "train.min_param_change": (lambda v: _is_number(v) and v >= 0,
+                               "a number ≥ 0 (stop when a step moves θ less, ‖Δθ‖; 0 = off)"),
+    "train.time_limit": (lambda v: _is_number(v) and v >= 0, "seconds ≥ 0 (0 = no limit)"),
+    "train.l2": (lambda v: _is_number(v) and v >= 0, "a number ≥ 0"),
     "train.seed": (_is_int, "an integer"),
-    "train.divergence": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and (v == 0 or v > 1),
+    "train.divergence": (lambda v: _is_number(v) and (v == 0 or v > 1),
                          "a factor > 1 (0 turns the divergence guard off)"),
     "train.checkpoint_every": (lambda v: _is_int(v) and v >= 0, "an integer ≥ 0 (steps; 0 = every epoch only)"),
 }
@@ -225,10 +236,25 @@ def prepare_data(cfg: dict, data=None) -> tuple:
     return X, y, Xv, yv, ds.X_test, ds.y_test, ds.num_classes, preprocess
 
 
+def stopping_rules(t: dict) -> list:
+    """The lectures' stopping conditions that the [train] table switches on (epochs and steps are limits of fit)."""
+    from .train import EarlyStopping, SmallLossChange, SmallParamChange, TimeLimit
+    rules = []
+    if t["patience"]:
+        rules.append(EarlyStopping(monitor="val_loss", patience=t["patience"]))
+    if t["min_loss_change"]:
+        rules.append(SmallLossChange(t["min_loss_change"]))
+    if t["min_param_change"]:
+        rules.append(SmallParamChange(t["min_param_change"]))
+    if t["time_limit"]:
+        rules.append(TimeLimit(t["time_limit"]))
+    return rules
+
+
 def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = True) -> dict:
     """Train as ``cfg`` says, writing the run folder ``out``; returns the final metrics."""
     from . import plots
-    from .train import EarlyStopping, MetricsLog, ProgressBar, evaluate, fit
+    from .train import MetricsLog, ProgressBar, evaluate, fit
 
     t0 = time.perf_counter()
     d, t = cfg["data"], cfg["train"]
@@ -242,12 +268,12 @@ def run(cfg: dict, out: Path, *, resume: bool = False, progress: bool | None = T
     (out / "config.toml").write_text(tomli_w.dumps(cfg))  # on resume: with any new limits from the flags
     if not resume:
         (out / "metrics.jsonl").unlink(missing_ok=True)
-    stopping = [EarlyStopping(monitor="val_loss", patience=t["patience"])] if t["patience"] else []
+    stopping = stopping_rules(t)
     ckpt = out / "checkpoint.safetensors"
     if resume and not (out / "checkpoint.safetensors").is_file():
         raise ConfigError(f"cannot resume: {out} holds no checkpoint.safetensors (was the run folder moved?)")
     batch_size = None if t["batch_size"] == "full" else t["batch_size"]
-    history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], batch_size=batch_size,
+    history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], steps=t["steps"] or None, batch_size=batch_size,
                   schedule=schedule, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
                   divergence=t["divergence"] or None, seed=t["seed"],
                   callbacks=[ProgressBar(enabled=progress), MetricsLog(out / "metrics.jsonl")],
@@ -342,8 +368,9 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"descend: config error: {e}", file=sys.stderr)
         return 2
+    val = final["val_accuracy"]  # None when training stopped inside its first epoch
     print(f"\n{final['dataset']}: test accuracy {final['test_accuracy']:.4f} (validation "
-          f"{final['val_accuracy']:.4f}), {final['epochs']} epochs / {final['steps']} steps in "
+          f"{'—' if val is None else f'{val:.4f}'}), {final['epochs']} epochs / {final['steps']} steps in "
           f"{final['train_seconds']:.1f} s")
     print(f"stopped: {final['stop_reason']}")
     print(f"run folder: {out}  (config.toml, metrics.jsonl, metrics.json, checkpoint.safetensors, "

@@ -58,7 +58,11 @@ def plot_accuracy(history, path) -> Path:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy per epoch")
-    ax.legend()
+    if ax.lines:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no epoch finished: training stopped inside the first one", ha="center",
+                va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
     return _save(fig, plt, path)
 

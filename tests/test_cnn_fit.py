@@ -32,3 +32,15 @@ def test_cli_trains_a_cnn_and_refuses_impossible_stacks(tmp_path, capsys):
     assert "block 4 would halve a 1×1 map" in capsys.readouterr().err
     assert cli.main(["train", "--quiet", "--conv", "8", "--dataset", "iris", "--out", str(tmp_path / "y")]) == 2
     assert "needs image-shaped samples" in capsys.readouterr().err
+
+
+def test_cli_stopping_rules_from_the_config(tmp_path):
+    import tomli_w
+    cases = {"time_limit": (0.05, "time limit of 0.05 s"), "min_loss_change": (10.0, "training loss changed by less"),
+             "min_param_change": (1e6, "parameter change"), "steps": (7, "maximum of 7 steps")}
+    for key, (value, reason) in cases.items():
+        path = tmp_path / f"{key}.toml"
+        path.write_text(tomli_w.dumps({"train": {key: value, "patience": 0}}))
+        run = tmp_path / key
+        assert cli.main(["train", "--quiet", "--config", str(path), "--out", str(run)]) == 0
+        assert reason in json.loads((run / "metrics.json").read_text())["stop_reason"], key
