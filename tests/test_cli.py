@@ -115,3 +115,15 @@ def test_a_schedule_from_the_config_is_applied(tmp_path):
 def test_resume_of_a_missing_run_is_an_error(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "nothing"), "--quiet"]) == 2
     assert "config.toml does not exist" in capsys.readouterr().err
+
+
+def test_example_job_lists_every_key_at_its_default():
+    import tomllib
+    from pathlib import Path
+
+    from descend import cli
+    with open(Path(__file__).parent.parent / "examples" / "job.toml", "rb") as f:
+        job = tomllib.load(f)
+    assert cli.check_config(cli._merge(cli.DEFAULT_CONFIG, job)) == cli.DEFAULT_CONFIG
+    for section, values in cli.DEFAULT_CONFIG.items():
+        assert set(job[section]) == set(values), section
