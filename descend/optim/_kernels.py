@@ -46,6 +46,12 @@ def _fused(f):
     return kernel
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _store_flushed(arr, i, x, tiny):
+    """arr[i] = x, or 0 when |x| is below the smallest normal number (no denormal state)."""
+    arr[i] = x if abs(x) >= tiny else 0
+
+
 @_fused
 def sgd(theta, g, lr, wd):
     """θ ← θ − lr·(g + wd·θ)."""
@@ -63,10 +69,7 @@ def sgd_momentum(theta, g, v, lr, mu, damp1, wd, nesterov, first, tiny):
             vi = gi
         else:
             vi = mu * v[i] + damp1 * gi
-        if abs(vi) < tiny:
-            v[i] = 0
-        else:
-            v[i] = vi
+        _store_flushed(v, i, vi, tiny)
         if nesterov:
             theta[i] = theta[i] - lr * (gi + mu * vi)
         else:
@@ -79,10 +82,7 @@ def sgd_ewa(theta, g, v, lr_c, beta, omb, wd, tiny):
     for i in prange(theta.size):
         gi = g[i] + wd * theta[i]
         vi = beta * v[i] + omb * gi
-        if abs(vi) < tiny:
-            v[i] = 0
-        else:
-            v[i] = vi
+        _store_flushed(v, i, vi, tiny)
         theta[i] = theta[i] - lr_c * vi
 
 
@@ -92,10 +92,7 @@ def sgd_cs231n(theta, g, v, lr, mu, wd, tiny):
     for i in prange(theta.size):
         gi = g[i] + wd * theta[i]
         vi = mu * v[i] - lr * gi
-        if abs(vi) < tiny:
-            v[i] = 0
-        else:
-            v[i] = vi
+        _store_flushed(v, i, vi, tiny)
         theta[i] = theta[i] + vi
 
 
@@ -116,16 +113,10 @@ def rmsprop(theta, g, sq, ga, buf, lr, alpha, oma, eps, wd, mom, centered, eps_i
     for i in prange(theta.size):
         gi = g[i] + wd * theta[i]
         si = alpha * sq[i] + oma * gi * gi
-        if abs(si) < tiny:
-            sq[i] = 0
-        else:
-            sq[i] = si
+        _store_flushed(sq, i, si, tiny)
         if centered:
             gai = alpha * ga[i] + oma * gi
-            if abs(gai) < tiny:
-                ga[i] = 0
-            else:
-                ga[i] = gai
+            _store_flushed(ga, i, gai, tiny)
             si = si - gai * gai
         if eps_inside:
             d = math.sqrt(si + eps)
@@ -133,10 +124,7 @@ def rmsprop(theta, g, sq, ga, buf, lr, alpha, oma, eps, wd, mom, centered, eps_i
             d = math.sqrt(si) + eps
         if use_mom:
             bi = mom * buf[i] + gi / d
-            if abs(bi) < tiny:
-                buf[i] = 0
-            else:
-                buf[i] = bi
+            _store_flushed(buf, i, bi, tiny)
             theta[i] = theta[i] - lr * bi
         else:
             theta[i] = theta[i] - lr * gi / d
@@ -151,14 +139,8 @@ def adam(theta, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqrt, wd,
         gi = g[i] + wd * theta[i]
         mi = b1 * m[i] + omb1 * gi
         vi = b2 * v[i] + omb2 * gi * gi
-        if abs(mi) < tiny:
-            m[i] = 0
-        else:
-            m[i] = mi
-        if abs(vi) < tiny:
-            v[i] = 0
-        else:
-            v[i] = vi
+        _store_flushed(m, i, mi, tiny)
+        _store_flushed(v, i, vi, tiny)
         if amsgrad:
             if vmax[i] > vi:
                 vi = vmax[i]
@@ -175,13 +157,7 @@ def nadam(theta, g, m, v, b1, omb1, b2, omb2, eps, bc2, wd, decay, cg, cm, tiny)
         gi = g[i] + wd * theta[i]
         mi = b1 * m[i] + omb1 * gi
         vi = b2 * v[i] + omb2 * gi * gi
-        if abs(mi) < tiny:
-            m[i] = 0
-        else:
-            m[i] = mi
-        if abs(vi) < tiny:
-            v[i] = 0
-        else:
-            v[i] = vi
+        _store_flushed(m, i, mi, tiny)
+        _store_flushed(v, i, vi, tiny)
         d = math.sqrt(vi / bc2) + eps
         theta[i] = decay * theta[i] + cg * gi / d + cm * mi / d
