@@ -118,10 +118,16 @@ class Tensor:
     @staticmethod
     def apply(fn: Function, *inputs, **options) -> "Tensor":
         """Run ``fn.forward`` on the inputs' arrays and, if any input requires a gradient, record the node."""
-        arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
-        needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-        record = any(needs) and is_grad_enabled()
-        fn.needs_input_grad = needs
+        arrays, needs = [], []
+        for x in inputs:  # one pass (this runs for every op of every step)
+            if isinstance(x, Tensor):
+                arrays.append(x._data)
+                needs.append(x.requires_grad)
+            else:
+                arrays.append(x)
+                needs.append(False)
+        record = True in needs and getattr(_state, "enabled", True)
+        fn.needs_input_grad = tuple(needs)
         out = Tensor(fn.forward(*arrays, **options))
         if record:
             out.requires_grad = True

@@ -54,7 +54,7 @@ class Linear(Function):
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         if self.has_b and nb and nb[0]:
             g2 = g.reshape(-1, g.shape[-1])
-            gb = np.sum(g2, axis=0, out=sinks[2]) if sinks[2] is not None else g2.sum(axis=0)
+            gb = np.add.reduce(g2, axis=0, out=sinks[2])  # the ufunc itself: np.sum's wrappers cost ~2 µs a call
         return (gx, gw, gb) if self.has_b else (gx, gw)
 
 
