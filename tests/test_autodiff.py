@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from descend.autodiff import Function, Tensor, is_grad_enabled, no_grad, ops
-from descend.diagnose import gradcheck
 
-GRADCHECK = dict(eps=1e-6, atol=1e-6, rtol=1e-5)
+from _gradcheck_table import check_float32_through, gradcheck_params, run_gradcheck
+
 
 
 # -- input makers (float64, kept ≥ 0.1 away from kinks) -------------------------------------------
@@ -161,28 +161,6 @@ OP_CASES = [
 ]
 
 
-def gradcheck_params(cases):
-    """One test per case with every input differentiable ("all") and one per input alone."""
-    out = []
-    for case in cases:
-        names = case.input_names()
-        modes = ["all"] + names if len(names) > 1 else ["all"]
-        out += [pytest.param(case, mode, id=f"{case.id}[{mode}]") for mode in modes]
-    return out
-
-
-def run_gradcheck(case, mode):
-    arrays = case.inputs()
-    names = case.input_names()
-    tensors = [Tensor(a.copy(), requires_grad=(mode == "all" or mode == n)) for a, n in zip(arrays, names)]
-    result = gradcheck(case.fn, tensors, **GRADCHECK)
-    assert result.ok, result.verdict
-    for t in tensors:
-        if not t.requires_grad:
-            assert t.grad is None
-    return result
-
-
 @pytest.mark.parametrize("case,mode", gradcheck_params(OP_CASES))
 def test_op_gradcheck(case, mode):
     run_gradcheck(case, mode)
@@ -190,14 +168,7 @@ def test_op_gradcheck(case, mode):
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in OP_CASES])
 def test_op_float32_in_float32_out(case):
-    """float32 inputs give a float32 output and float32 gradients for every op (exact dtype)."""
-    tensors = [Tensor(a.astype(np.float32), requires_grad=True) for a in case.inputs()]
-    out = case.fn(*tensors)
-    assert out.dtype == np.float32
-    out.backward(np.ones(out.shape, np.float32))
-    for t in tensors:
-        assert t.grad is not None and t.grad.dtype == np.float32
-        assert t.grad.shape == t.shape
+    check_float32_through(case)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in OP_CASES])

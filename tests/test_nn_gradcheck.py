@@ -11,7 +11,8 @@ from descend.autodiff import Function, Tensor
 from descend.diagnose import GradcheckResult, gradcheck, numerical_gradient
 from descend.nn import functional as F
 
-GRADCHECK = dict(eps=1e-6, atol=1e-6, rtol=1e-5)
+from _gradcheck_table import GRADCHECK, check_float32_through, gradcheck_params, run_gradcheck
+
 
 
 # -- the checker itself -----------------------------------------------------------------------------
@@ -184,31 +185,14 @@ FUNCTION_CASES = [
 ]
 
 
-def gradcheck_params(cases):
-    out = []
-    for case in cases:
-        names = case.input_names()
-        modes = ["all"] + names if len(names) > 1 else ["all"]
-        out += [pytest.param(case, mode, id=f"{case.id}[{mode}]") for mode in modes]
-    return out
-
-
 @pytest.mark.parametrize("case,mode", gradcheck_params(FUNCTION_CASES))
 def test_function_gradcheck(case, mode):
-    tensors = [Tensor(a, requires_grad=(mode == "all" or mode == n))
-               for a, n in zip(case.inputs(), case.input_names())]
-    result = gradcheck(case.fn, tensors, **GRADCHECK)
-    assert result.ok, result.verdict
+    run_gradcheck(case, mode)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in FUNCTION_CASES])
 def test_function_float32_in_float32_out(case):
-    tensors = [Tensor(a.astype(np.float32), requires_grad=True) for a in case.inputs()]
-    out = case.fn(*tensors)
-    assert out.dtype == np.float32
-    out.backward(np.ones(out.shape, np.float32))
-    for t in tensors:
-        assert t.grad is not None and t.grad.dtype == np.float32
+    check_float32_through(case)
 
 
 # -- layers -----------------------------------------------------------------------------------------

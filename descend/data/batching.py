@@ -163,7 +163,7 @@ def resolve_batch_size(n: int, batch_size) -> int:
     otherwise mini-batch. ``batch_size`` ≤ 0 or not an integer raises ``ValueError``; larger than
     ``n`` is clipped to ``n`` with a warning.
     """
-    n = _positive_int(n, "n (the number of samples)")
+    n = _integer(n, "n (the number of samples)", low=1)
     if batch_size is None:
         return n
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
@@ -186,7 +186,7 @@ def epoch_order(n: int, *, rng: np.random.Generator, shuffle: bool = True) -> np
     Drawn fresh every epoch from the run's ``rng`` (the lectures reshuffle every epoch so that
     batches differ between epochs). The loop keeps it in checkpoints to resume mid-epoch.
     """
-    n = _nonnegative_int(n, "n (the number of samples)")
+    n = _integer(n, "n (the number of samples)", low=0)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"epoch_order needs an explicit rng=np.random.default_rng(seed), got {rng!r}")
     if not shuffle:
@@ -201,8 +201,8 @@ def batch_slices(n: int, batch_size, *, drop_last: bool = False) -> list[slice]:
     ``drop_last`` (then those n mod b samples sit out this epoch; reshuffling gives them their
     turn in others). ``batch_size=None`` means one batch of all n.
     """
-    n = _nonnegative_int(n, "n (the number of samples)")
-    batch_size = n if batch_size is None else _positive_int(batch_size, "batch_size")
+    n = _integer(n, "n (the number of samples)", low=0)
+    batch_size = n if batch_size is None else _integer(batch_size, "batch_size", low=1)
     if drop_last and n < batch_size:
         raise ValueError(f"drop_last=True with batch_size={batch_size} > {n} samples would leave no batch at all; "
                          f"use a batch_size ≤ {n} or drop_last=False")
@@ -210,25 +210,15 @@ def batch_slices(n: int, batch_size, *, drop_last: bool = False) -> list[slice]:
     return [slice(i, min(i + batch_size, n)) for i in range(0, stop, batch_size)]
 
 
-def _nonnegative_int(value, what: str) -> int:
+def _integer(value, what: str, *, low: int | None = None) -> int:
+    """``value`` as a Python int (bools refused), at least ``low`` if given; else ValueError naming it."""
+    rule = "an integer" if low is None else "a positive integer (≥ 1)" if low == 1 else f"an integer ≥ {low}"
     try:
         if isinstance(value, bool):
             raise TypeError
         value = operator.index(value)
     except TypeError:
-        raise ValueError(f"{what} must be an integer, got {value!r}") from None
-    if value < 0:
-        raise ValueError(f"{what} must be ≥ 0, got {value}")
-    return value
-
-
-def _positive_int(value, what: str) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be a positive integer (≥ 1), got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{what} must be a positive integer (≥ 1), got {value}")
+        raise ValueError(f"{what} must be {rule}, got {value!r}") from None
+    if low is not None and value < low:
+        raise ValueError(f"{what} must be {rule}, got {value}")
     return value

@@ -7,12 +7,12 @@ the loaders, so ``import descend.data`` stays fast.
 """
 from __future__ import annotations
 
-import operator
 import random
 from dataclasses import dataclass
 
 import numpy as np
 
+from .batching import _integer
 from .split import train_val_split
 
 __all__ = ["Dataset", "load_digits", "load_iris", "load_wine", "load_breast_cancer", "load_mnist1d",
@@ -62,13 +62,7 @@ def _check_test_fraction(test_fraction) -> float:
 
 
 def _seed_rng(seed) -> np.random.Generator:
-    try:
-        if isinstance(seed, bool):
-            raise TypeError
-        seed = operator.index(seed)
-    except TypeError:
-        raise ValueError(f"seed must be an integer, got {seed!r}") from None
-    return np.random.default_rng(seed)
+    return np.random.default_rng(_integer(seed, "seed"))
 
 
 def _sklearn(loader_name: str, name: str, *, test_fraction, seed) -> Dataset:

@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from .batching import RowView, _gather, _positive_int, is_mapped
+from .batching import RowView, _gather, _integer, is_mapped
 
 __all__ = ["check_Xy", "num_classes"]
 
@@ -40,7 +40,7 @@ def check_Xy(X, y=None, *, task: str = "classification", num_classes: int | None
     if num_classes is not None:
         if task != "classification":
             raise ValueError(f"num_classes={num_classes!r} only applies to task='classification'; drop it")
-        num_classes = _positive_int(num_classes, "num_classes")
+        num_classes = _integer(num_classes, "num_classes", low=1)
     yname = "y" + name[1:] if name.startswith("X") else "y"
 
     X = _check_X(X, name)

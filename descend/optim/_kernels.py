@@ -52,6 +52,18 @@ def _store_flushed(arr, i, x, tiny):
     arr[i] = x if abs(x) >= tiny else 0
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny):
+    """Adam's and NAdam's shared first half: g ← g + wd·θ; m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²
+    (stored flushed); returns (g, m, v) of element i."""
+    gi = g[i] + wd * theta[i]
+    mi = b1 * m[i] + omb1 * gi
+    vi = b2 * v[i] + omb2 * gi * gi
+    _store_flushed(m, i, mi, tiny)
+    _store_flushed(v, i, vi, tiny)
+    return gi, mi, vi
+
+
 @_fused
 def sgd(theta, g, lr, wd):
     """θ ← θ − lr·(g + wd·θ)."""
@@ -136,11 +148,7 @@ def adam(theta, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqrt, wd,
     θ ← decay·θ − step_size·m / (√v / bc2_sqrt + eps), step_size = lr/(1−b1ᵗ), bc2_sqrt = √(1−b2ᵗ),
     decay = 1 − lr·λ for AdamW's decoupled decay (1 otherwise)."""
     for i in prange(theta.size):
-        gi = g[i] + wd * theta[i]
-        mi = b1 * m[i] + omb1 * gi
-        vi = b2 * v[i] + omb2 * gi * gi
-        _store_flushed(m, i, mi, tiny)
-        _store_flushed(v, i, vi, tiny)
+        gi, mi, vi = _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny)
         if amsgrad:
             if vmax[i] > vi:
                 vi = vmax[i]
@@ -154,10 +162,6 @@ def nadam(theta, g, m, v, b1, omb1, b2, omb2, eps, bc2, wd, decay, cg, cm, tiny)
     """m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; d = √(v/(1−b2ᵗ)) + eps;
     θ ← decay·θ + cg·g/d + cm·m/d with cg = −lr(1−μₜ)/(1−Πμ₁..ₜ), cm = −lr·μₜ₊₁/(1−Πμ₁..ₜ₊₁)."""
     for i in prange(theta.size):
-        gi = g[i] + wd * theta[i]
-        mi = b1 * m[i] + omb1 * gi
-        vi = b2 * v[i] + omb2 * gi * gi
-        _store_flushed(m, i, mi, tiny)
-        _store_flushed(v, i, vi, tiny)
+        gi, mi, vi = _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny)
         d = math.sqrt(vi / bc2) + eps
         theta[i] = decay * theta[i] + cg * gi / d + cm * mi / d
