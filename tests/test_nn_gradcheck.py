@@ -145,6 +145,8 @@ FUNCTION_CASES = [
     Case("linear-no-bias", F.linear, [normal(4, 3), normal(5, 3)]),
     Case("linear-3d-input", F.linear, [normal(2, 4, 3), normal(5, 3), normal(5)]),
     Case("linear-1d-input", F.linear, [normal(3), normal(2, 3), normal(2)]),
+    Case("linear_relu", F.linear_relu, [normal(6, 3), normal(5, 3), normal(5)]),
+    Case("linear_relu-no-bias", F.linear_relu, [normal(6, 3), normal(5, 3)]),
     Case("sigmoid", F.sigmoid, [normal(4, 3, scale=3)]),
     Case("tanh", F.tanh, [normal(4, 3, scale=2)]),
     Case("relu", F.relu, [away_from_zero(4, 3)]),

@@ -80,6 +80,8 @@ PAIRS = [
          [normal(4, 3), normal(4, 3)]),
     Pair("mse-none", lambda p, t: F.mse(p, t, reduction="none"), lambda p, t: TF.mse_loss(p, t, reduction="none"),
          [normal(4, 3), normal(4, 3)]),
+    Pair("linear_relu", F.linear_relu, lambda x, w, b: TF.relu(TF.linear(x, w, b)), [normal(6, 3), normal(5, 3), normal(5)]),
+    Pair("linear_relu-no-bias", F.linear_relu, lambda x, w: TF.relu(TF.linear(x, w)), [normal(6, 3), normal(5, 3)]),
     Pair("bce_with_logits-mean", F.bce_with_logits, TF.binary_cross_entropy_with_logits,
          [normal(4, 3, scale=5), unit(4, 3)]),
     Pair("bce_with_logits-sum", lambda z, t: F.bce_with_logits(z, t, reduction="sum"),

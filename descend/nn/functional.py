@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..autodiff.function import Function
+from .._numba import kernels
 from ..autodiff.tensor import Tensor
 
 __all__ = [
-    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax", "log_softmax",
+    "linear", "linear_relu", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax", "log_softmax",
     "cross_entropy", "mse", "bce_with_logits", "hinge", "dropout", "batch_norm",
 ]
 
@@ -42,19 +43,28 @@ class Linear(Function):
         return y
 
     def backward(self, g):
-        x, w = self.x, self.w
-        nx, nw, *nb = self.needs_input_grad
-        sinks = getattr(self, "sinks", (None, None, None))
-        gx = g @ w if nx else None
-        gw = gb = None
-        if nw:
-            if x.ndim == 2:
-                gw = np.matmul(g.T, x, out=sinks[1]) if sinks[1] is not None else g.T @ x
-            else:
-                gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        nb = self.needs_input_grad[2:]
+        gb = None
         if self.has_b and nb and nb[0]:
             g2 = g.reshape(-1, g.shape[-1])
-            gb = np.add.reduce(g2, axis=0, out=sinks[2])  # the ufunc itself: np.sum's wrappers cost ~2 µs a call
+            gb = np.add.reduce(g2, axis=0, out=self._sinks()[2])  # the ufunc itself: np.sum's wrappers cost ~2 µs a call
+        return self._products(g, gb)
+
+    def _sinks(self):
+        return getattr(self, "sinks", (None, None, None))
+
+    def _products(self, g, gb):
+        """(dx, dW[, db]) from G, the gradient with respect to x·Wᵀ + b, and db computed by the caller."""
+        x, w = self.x, self.w
+        nx, nw = self.needs_input_grad[:2]
+        gx = g @ w if nx else None
+        gw = None
+        if nw:
+            sink = self._sinks()[1]
+            if x.ndim == 2:
+                gw = np.matmul(g.T, x, out=sink) if sink is not None else g.T @ x
+            else:
+                gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         return (gx, gw, gb) if self.has_b else (gx, gw)
 
 
@@ -63,6 +73,42 @@ def linear(x, weight, bias=None):
     if bias is None:
         return Tensor.apply(Linear(), x, weight)
     return Tensor.apply(Linear(), x, weight, bias)
+
+
+class LinearReLU(Linear):
+    """relu(x·Wᵀ + b) for 2-D x as one node: the product by BLAS, then bias + ReLU in one pass in place;
+    backward: G = g·(out > 0) and db = Σₙ G in one pass, then dx = G·W, dW = Gᵀ·x as in ``Linear``.
+    ``Sequential`` uses it for a ``Linear`` followed by a ``ReLU``; the result equals the two nodes'."""
+
+    def forward(self, x, w, b=None):
+        y = super().forward(x, w)  # the product alone: the bias is added in the fused pass
+        self.has_b = b is not None
+        _act_kernels().bias_relu(y, b if b is not None else y[0], self.has_b)
+        self.out = y
+        return y
+
+    def backward(self, g):
+        out = self.out
+        gz = np.empty_like(g)
+        nb = self.needs_input_grad[2:]
+        want_b = bool(self.has_b and nb and nb[0])
+        sink = self._sinks()[2] if want_b else None
+        gb = (sink if sink is not None else np.empty(g.shape[1], g.dtype)) if want_b else gz[0]
+        _act_kernels().relu_backward_bias(g, out, gz, gb, want_b)
+        return self._products(gz, gb if want_b else None)
+
+
+def linear_relu(x, weight, bias=None):
+    """relu(linear(x, weight, bias)), fused (see ``LinearReLU``) for x of shape (N, in_features)."""
+    if _data(x).ndim != 2:
+        return relu(linear(x, weight, bias))
+    if bias is None:
+        return Tensor.apply(LinearReLU(), x, weight)
+    return Tensor.apply(LinearReLU(), x, weight, bias)
+
+
+def _act_kernels():
+    return kernels("descend.nn._act_kernels")
 
 
 # -- activations ------------------------------------------------------------------------------

@@ -110,6 +110,7 @@ class Module:
 class Sequential(Module):
     """Layers applied in order; parameters are named ``"<index>.<name>"`` (e.g. ``"0.weight"``).
 
+    A ``Linear`` directly followed by a ``ReLU`` runs as one fused node (``functional.linear_relu``).
     A ``Linear`` or ``Maxout`` left on its automatic initialization that is followed by ``Tanh`` or
     ``Sigmoid`` is redrawn with Xavier (Glorot) initialization, the lectures' advice for those
     activations; otherwise it keeps He initialization (the ReLU family).
@@ -136,8 +137,17 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if (type(layer) is Linear and i + 1 < len(layers) and type(layers[i + 1]) is ReLU
+                    and getattr(x, "ndim", 0) == 2):
+                x = F.linear_relu(x, layer.weight, layer.bias)  # one node, one pass each way (same result)
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
         return x
 
 

@@ -1,4 +1,4 @@
-"""Optimizers on a flat parameter vector θ: step(theta, closure, lr=None) -> loss, updating θ in place."""
+"""Optimizers on a flat parameter vector θ: step(theta, closure, lr=None, keep=None) -> loss, updating θ in place."""
 from .adagrad import Adagrad
 from .adam import Adam, AdamW, NAdam
 from .base import Optimizer

@@ -34,13 +34,14 @@ class Adagrad(Optimizer):
     def _buffer_init(self, name):
         return self.initial_accumulator_value
 
-    def step(self, theta, closure, lr=None):
+    def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
+        keep = self._keep(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         s = self._ensure_state(theta)["s"]
         dt = theta.dtype.type
         clr = lr / (1.0 + self.t * self.lr_decay)
-        _k().adagrad(theta, g, s, dt(clr), dt(self.eps), dt(self.weight_decay))
+        _k().adagrad(theta, keep, g, s, dt(clr), dt(self.eps), dt(self.weight_decay))
         self.t += 1
         return loss

@@ -41,8 +41,9 @@ class Adam(Optimizer):
     def _buffer_names(self):
         return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
-    def step(self, theta, closure, lr=None):
+    def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
+        keep = self._keep(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         st = self._ensure_state(theta)
@@ -58,7 +59,7 @@ class Adam(Optimizer):
         else:
             wd, decay = self.weight_decay, 1.0
         dt = theta.dtype.type
-        _k().adam(theta, g, st["m"], st["v"], st.get("v_max", self._empty(theta)), dt(step_size), dt(b1),
+        _k().adam(theta, keep, g, st["m"], st["v"], st.get("v_max", self._empty(theta)), dt(step_size), dt(b1),
                   dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps), dt(bc2_sqrt), dt(wd), dt(decay), self.amsgrad,
                   dt(np.finfo(theta.dtype).tiny))
         self.t = t
@@ -111,8 +112,9 @@ class NAdam(Optimizer):
     def _buffer_names(self):
         return ("m", "v")
 
-    def step(self, theta, closure, lr=None):
+    def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
+        keep = self._keep(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         st = self._ensure_state(theta)
@@ -128,7 +130,7 @@ class NAdam(Optimizer):
         else:
             wd, decay = self.weight_decay, 1.0
         dt = theta.dtype.type
-        _k().nadam(theta, g, st["m"], st["v"], dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps),
+        _k().nadam(theta, keep, g, st["m"], st["v"], dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps),
                    dt(1.0 - b2 ** t), dt(wd), dt(decay), dt(cg), dt(cm), dt(np.finfo(theta.dtype).tiny))
         self.mu_product = mu_product
         self.t = t

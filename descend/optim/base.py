@@ -106,7 +106,7 @@ def evaluate(closure, theta):
 
 
 class Optimizer:
-    """Base of every optimizer: ``step(theta, closure, lr=None) -> loss`` on a flat θ updated in place.
+    """Base of every optimizer: ``step(theta, closure, lr=None, keep=None) -> loss`` on a flat θ updated in place.
 
     Subclasses list their keyword hyperparameters in ``_hyper`` (stored as attributes of the same
     name), extra scalar state in ``_scalars`` (attributes), and return the names of the flat state
@@ -122,7 +122,12 @@ class Optimizer:
         self.state: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ to implement
-    def step(self, theta, closure, lr=None):  # pragma: no cover - abstract
+    def step(self, theta, closure, lr=None, keep=None):  # pragma: no cover - abstract
+        """Update θ in place and return the loss the closure gave for θ before the update.
+
+        ``keep``: an optional array of θ's shape and dtype that receives θ as it was before the update
+        (the kernels write it in their one pass, which is cheaper than a copy before the step).
+        """
         raise NotImplementedError
 
     def _buffer_names(self):
@@ -155,6 +160,19 @@ class Optimizer:
 
     def _empty(self, theta):
         return np.empty(0, dtype=theta.dtype)
+
+    def _keep(self, keep, theta):
+        """Check the ``keep`` argument of ``step``; an empty array stands for None."""
+        if keep is None:
+            return self._empty(theta)
+        if (not isinstance(keep, np.ndarray) or keep.shape != theta.shape or keep.dtype != theta.dtype
+                or not keep.flags.c_contiguous or not keep.flags.writeable):
+            raise ValueError(f"keep must be a writeable C-contiguous array shaped like theta {theta.shape} with dtype "
+                             f"{theta.dtype}, got {getattr(keep, 'shape', type(keep).__name__)} "
+                             f"{getattr(keep, 'dtype', '')}; pass np.empty_like(theta)")
+        if np.may_share_memory(keep, theta):
+            raise ValueError("keep must not overlap theta: pass a separate buffer such as np.empty_like(theta)")
+        return keep
 
     # ------------------------------------------------------------------ state round trip
     def hyperparameters(self) -> dict:

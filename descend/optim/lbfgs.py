@@ -162,8 +162,11 @@ class LBFGS(Optimizer):
         self._prev_grad = None
         self._dirs, self._stps, self._ro = [], [], []
 
-    def step(self, theta, closure, lr=None):
+    def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
+        keep = self._keep(keep, theta)
+        if keep.size:  # θ moves during the line search / difference quotients: keep it first
+            np.copyto(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         g = g.copy()  # the closure may reuse its grad buffer

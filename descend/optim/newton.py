@@ -107,8 +107,11 @@ class Newton(Optimizer):
         np.copyto(theta, x0)
         return p
 
-    def step(self, theta, closure, lr=None):
+    def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
+        keep = self._keep(keep, theta)
+        if keep.size:  # θ moves during the line search / difference quotients: keep it first
+            np.copyto(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         g = g.astype(np.float64)

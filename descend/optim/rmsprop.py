@@ -40,14 +40,15 @@ class RMSprop(Optimizer):
     def _buffer_names(self):
         return ("s",) + (("g_avg",) if self.centered else ()) + (("b",) if self.momentum > 0.0 else ())
 
-    def step(self, theta, closure, lr=None):
+    def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
+        keep = self._keep(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         st = self._ensure_state(theta)
         e = self._empty(theta)
         dt = theta.dtype.type
-        _k().rmsprop(theta, g, st["s"], st.get("g_avg", e), st.get("b", e), dt(lr), dt(self.alpha),
+        _k().rmsprop(theta, keep, g, st["s"], st.get("g_avg", e), st.get("b", e), dt(lr), dt(self.alpha),
                      dt(1.0 - self.alpha), dt(self.eps), dt(self.weight_decay), dt(self.momentum), self.centered,
                      self.eps_inside_sqrt, self.momentum > 0.0, dt(np.finfo(theta.dtype).tiny))
         self.t += 1

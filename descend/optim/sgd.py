@@ -60,26 +60,27 @@ class SGD(Optimizer):
     def _buffer_names(self):
         return ("v",) if self.momentum != 0.0 else ()
 
-    def step(self, theta, closure, lr=None):
+    def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
+        keep = self._keep(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         dt = theta.dtype.type
         k = _k()
         wd = dt(self.weight_decay)
         if self.momentum == 0.0:
-            k.sgd(theta, g, dt(lr), wd)
+            k.sgd(theta, keep, g, dt(lr), wd)
             self.t += 1
             return loss
         v = self._ensure_state(theta)["v"]
         mu = self.momentum
         tiny = dt(np.finfo(theta.dtype).tiny)
         if self.momentum_form == "pytorch":
-            k.sgd_momentum(theta, g, v, dt(lr), dt(mu), dt(1.0 - self.dampening), wd, self.nesterov, self.t == 0, tiny)
+            k.sgd_momentum(theta, keep, g, v, dt(lr), dt(mu), dt(1.0 - self.dampening), wd, self.nesterov, self.t == 0, tiny)
         elif self.momentum_form == "ewa":
             lr_c = lr / (1.0 - mu ** (self.t + 1)) if self.bias_correction else lr
-            k.sgd_ewa(theta, g, v, dt(lr_c), dt(mu), dt(1.0 - mu), wd, tiny)
+            k.sgd_ewa(theta, keep, g, v, dt(lr_c), dt(mu), dt(1.0 - mu), wd, tiny)
         else:
-            k.sgd_cs231n(theta, g, v, dt(lr), dt(mu), wd, tiny)
+            k.sgd_cs231n(theta, keep, g, v, dt(lr), dt(mu), wd, tiny)
         self.t += 1
         return loss

@@ -24,6 +24,7 @@ from ..autodiff.tensor import no_grad
 from ..nn import functional as F
 from ..nn.layers import BatchNorm1d, Dropout
 from ..nn.params import Params, pack
+from ..optim.base import Optimizer
 from . import checkpoint as ckpt
 from .evaluate import _CLASSIFICATION, _correct, evaluate
 from .history import History
@@ -288,6 +289,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     # buffers for "last good θ" (divergence) and ‖Δθ‖: θ before the step, and the last θ known good
     keep = divergence_rule is not None or needs_change
     before = np.empty_like(theta) if keep else None
+    fused_keep = keep and isinstance(optimizer, Optimizer)  # a user's own optimizer may lack step(keep=)
     good = theta.copy() if divergence_rule is not None else None
     if loaded is not None and good is not None and "good.theta" in arrays:
         good[...] = arrays["good.theta"]
@@ -336,9 +338,12 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 yb = y[idx]
                 clock = state.epoch if schedule_unit == "epoch" else state.step
                 lr = (schedule(clock) if schedule is not None else optimizer.lr) * state.lr_scale
-                if keep:
-                    np.copyto(before, theta)
-                value = optimizer.step(theta, closure, lr=lr)
+                if fused_keep:  # the optimizer writes θ's previous value into `before` in its own pass
+                    value = optimizer.step(theta, closure, lr=lr, keep=before)
+                else:
+                    if keep:
+                        np.copyto(before, theta)
+                    value = optimizer.step(theta, closure, lr=lr)
                 state.step += 1
                 state.batch += 1
                 state.lr, state.last_loss = lr, value
