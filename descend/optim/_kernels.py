@@ -51,13 +51,6 @@ def _fused(f):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _keep(keep, theta, i):
-    """keep[i] = θ[i] before the update, when the caller asked for θ's previous value (keep non-empty)."""
-    if keep.size:
-        keep[i] = theta[i]
-
-
-@njit(cache=True, inline="always", error_model="numpy")
 def _store_flushed(arr, i, x, tiny):
     """arr[i] = x, or 0 when |x| is below the smallest normal number (no denormal state)."""
     arr[i] = x if abs(x) >= tiny else 0
@@ -78,8 +71,10 @@ def _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny):
 @_fused
 def sgd(theta, keep, g, lr, wd):
     """θ ← θ − lr·(g + wd·θ)."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:  # written out in each kernel: an inlined helper stopped vectorization (100× slower)
+            keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         theta[i] = theta[i] - lr * gi
 
@@ -87,8 +82,10 @@ def sgd(theta, keep, g, lr, wd):
 @_fused
 def sgd_momentum(theta, keep, g, v, lr, mu, damp1, wd, nesterov, first, tiny):
     """PyTorch form: v ← μ·v + (1−dampening)·g (v ← g on the first step); θ ← θ − lr·(g + μ·v if nesterov else v)."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:
+            keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         if first:
             vi = gi
@@ -104,8 +101,10 @@ def sgd_momentum(theta, keep, g, v, lr, mu, damp1, wd, nesterov, first, tiny):
 @_fused
 def sgd_ewa(theta, keep, g, v, lr_c, beta, omb, wd, tiny):
     """Lecture form: v ← β·v + (1−β)·g; θ ← θ − lr_c·v, lr_c = lr / (1−βᵗ) with bias correction, else lr."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:
+            keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         vi = beta * v[i] + omb * gi
         _store_flushed(v, i, vi, tiny)
@@ -115,8 +114,10 @@ def sgd_ewa(theta, keep, g, v, lr_c, beta, omb, wd, tiny):
 @_fused
 def sgd_cs231n(theta, keep, g, v, lr, mu, wd, tiny):
     """CS231n form: v ← μ·v − lr·g; θ ← θ + v."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:
+            keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         vi = mu * v[i] - lr * gi
         _store_flushed(v, i, vi, tiny)
@@ -126,8 +127,10 @@ def sgd_cs231n(theta, keep, g, v, lr, mu, wd, tiny):
 @_fused
 def adagrad(theta, keep, g, s, clr, eps, wd):
     """s ← s + g²; θ ← θ − clr·g / (√s + eps)."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:
+            keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         si = s[i] + gi * gi
         s[i] = si
@@ -138,8 +141,10 @@ def adagrad(theta, keep, g, s, clr, eps, wd):
 def rmsprop(theta, keep, g, sq, ga, buf, lr, alpha, oma, eps, wd, mom, centered, eps_inside, use_mom, tiny):
     """s ← α·s + (1−α)·g²; [centered: ḡ ← α·ḡ + (1−α)·g, s̃ = s − ḡ²]; d = √s̃ + eps (or √(s̃ + eps));
     momentum: b ← μ·b + g/d, θ ← θ − lr·b; else θ ← θ − lr·g/d."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:
+            keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         si = alpha * sq[i] + oma * gi * gi
         _store_flushed(sq, i, si, tiny)
@@ -164,8 +169,10 @@ def adam(theta, keep, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqr
     """g ← g + wd·θ (L2); m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; [AMSGrad: v̂ ← max(v̂, v)];
     θ ← decay·θ − step_size·m / (√v / bc2_sqrt + eps), step_size = lr/(1−b1ᵗ), bc2_sqrt = √(1−b2ᵗ),
     decay = 1 − lr·λ for AdamW's decoupled decay (1 otherwise)."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:
+            keep[i] = theta[i]
         gi, mi, vi = _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny)
         if amsgrad:
             if vmax[i] > vi:
@@ -179,8 +186,10 @@ def adam(theta, keep, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqr
 def nadam(theta, keep, g, m, v, b1, omb1, b2, omb2, eps, bc2, wd, decay, cg, cm, tiny):
     """m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; d = √(v/(1−b2ᵗ)) + eps;
     θ ← decay·θ + cg·g/d + cm·m/d with cg = −lr(1−μₜ)/(1−Πμ₁..ₜ), cm = −lr·μₜ₊₁/(1−Πμ₁..ₜ₊₁)."""
+    has_keep = keep.size > 0
     for i in prange(theta.size):
-        _keep(keep, theta, i)
+        if has_keep:
+            keep[i] = theta[i]
         gi, mi, vi = _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny)
         d = math.sqrt(vi / bc2) + eps
         theta[i] = decay * theta[i] + cg * gi / d + cm * mi / d
