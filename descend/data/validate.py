@@ -17,6 +17,9 @@ from .batching import RowView, _gather, _integer, is_mapped
 __all__ = ["check_Xy", "num_classes"]
 
 CHUNK_BYTES = 64 << 20  # rows of a memory map are checked this many bytes at a time
+# The finiteness scan reads min and max of blocks this large: the second reduction then finds the block
+# in the CPU cache (the 188 MB MNIST-sized X: 7.5 ms instead of 10.8 ms with 64 MB blocks).
+SCAN_BYTES = 1 << 20
 _F32_MAX = float(np.finfo(np.float32).max)
 _TASKS = ("classification", "regression")
 
@@ -98,11 +101,11 @@ def _check_kind(dtype: np.dtype, name: str, *, what: str) -> None:
                     f"e.g. np.asarray({name}, dtype=np.float32)")
 
 
-def _row_chunks(A):
-    """Yield (first_row, rows) blocks of about CHUNK_BYTES each; only one block is in memory at a time."""
+def _row_chunks(A, chunk_bytes: int = CHUNK_BYTES):
+    """Yield (first_row, rows) blocks of about ``chunk_bytes`` each; only one block is in memory at a time."""
     n = len(A)
     row_bytes = max(1, A.dtype.itemsize * math.prod(A.shape[1:]))
-    step = max(1, CHUNK_BYTES // row_bytes)
+    step = max(1, chunk_bytes // row_bytes)
     for start in range(0, n, step):
         stop = min(n, start + step)
         if isinstance(A, RowView):
@@ -117,7 +120,7 @@ def _check_finite(A, name: str, *, to_float32: bool) -> None:
         return  # integers and bools are always finite (and within float32 range)
     wide = to_float32 and A.dtype.itemsize > 4
     # min and max propagate NaN and reveal ±inf, and reduce without a temporary the size of the data.
-    for _, chunk in _row_chunks(A):
+    for _, chunk in _row_chunks(A, SCAN_BYTES):
         lo, hi = float(chunk.min()), float(chunk.max())
         if not (math.isfinite(lo) and math.isfinite(hi)) or (wide and max(-lo, hi) > _F32_MAX):
             break
