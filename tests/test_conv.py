@@ -393,3 +393,74 @@ def test_summary_names_the_layer_that_does_not_fit(rng):
         descend.summary(model, (3, 32, 32), show=False)
     assert "layer 2" in str(e.value) and "(6, 14, 14)" in str(e.value) and "allow_floor" in str(e.value)
     assert model.training
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hw", [(8, 6), (7, 9)])  # odd sizes: the floored last row/column is never read
+def test_max_pool_2x2_kernel_equals_the_general_one(dtype, hw):
+    from descend.nn.conv import _kernels
+    k = _kernels()
+    rng = np.random.default_rng(1)
+    x = rng.integers(-2, 3, (5, *hw)).astype(dtype)  # many ties
+    x.reshape(-1)[rng.choice(x.size, 9, replace=False)] = np.nan
+    x.reshape(-1)[rng.choice(x.size, 5, replace=False)] = -np.inf
+    x[0, :2, :2] = np.nan  # a window of NaNs only
+    ho, wo = hw[0] // 2, hw[1] // 2
+    y1, y2 = np.empty((5, ho, wo), dtype), np.empty((5, ho, wo), dtype)
+    i1, i2 = np.empty((5, ho, wo), np.int32), np.empty((5, ho, wo), np.int32)
+    k.max_pool(x, y1, i1, 2, 2, 2, 2, 0, 0, 1, 1)
+    k.max_pool_2x2(x, y2, i2)
+    assert np.array_equal(i1, i2)
+    assert np.array_equal(y1, y2, equal_nan=True)
+
+
+def test_max_pool2d_takes_the_2x2_path_and_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.integers(-2, 3, (2, 3, 6, 8)).astype(np.float64)  # ties
+    _torch_pool_check(torch, lambda t, **kw: C.max_pool2d(t, 2, **kw),
+                      lambda t, **kw: torch.nn.functional.max_pool2d(t, 2, **kw), x, rng)
+
+
+# -- convolution + ReLU fused inside Sequential ----------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer, shape", [
+    (lambda r: nn.Conv2d(2, 3, 3, padding=1, rng=r), (4, 2, 5, 6)),
+    (lambda r: nn.Conv2d(2, 3, 3, stride=2, bias=False, rng=r), (4, 2, 7, 7)),
+    (lambda r: nn.Conv1d(2, 3, 3, padding=1, rng=r), (4, 2, 9)),
+])
+def test_sequential_fuses_conv_relu_with_the_same_bits(dtype, layer, shape):
+    r = np.random.default_rng(0)
+    model = nn.Sequential(layer(r), nn.ReLU(), nn.Flatten())
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    x = r.standard_normal(shape)
+    x.reshape(-1)[3] = np.nan  # NaN passes through ReLU in both forms
+    results = []
+    for fused in (True, False):
+        for p in model.parameters():
+            p.zero_grad()
+        xt = Tensor(x.astype(dtype), requires_grad=True)
+        out = model(xt) if fused else model[2](model[1](model[0](xt)))
+        node = type(out._inputs[0]._creator).__name__
+        with np.errstate(invalid="ignore"):
+            out.backward(np.linspace(-1, 1, out.data.size).reshape(out.shape).astype(dtype))
+        results.append((node, out.data, xt.grad, [p.grad.copy() for p in model.parameters()]))
+    (node_f, y_f, gx_f, gp_f), (node_u, y_u, gx_u, gp_u) = results
+    assert (node_f, node_u) == ("Conv", "ReLU")
+    assert y_f.dtype == dtype and np.isnan(y_f).any()
+    assert np.array_equal(y_f, y_u, equal_nan=True) and np.array_equal(gx_f, gx_u, equal_nan=True)
+    for a, b in zip(gp_f, gp_u):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_a_subclass_with_its_own_forward_is_not_fused():
+    class Shifted(nn.Linear):
+        def forward(self, x):
+            return super().forward(x) + 1.0
+
+    r = np.random.default_rng(0)
+    model = nn.Sequential(Shifted(3, 4, rng=r), nn.ReLU())
+    x = Tensor(r.standard_normal((5, 3)).astype(np.float32))
+    y = model(x)
+    assert type(y._creator).__name__ == "ReLU"
+    assert np.array_equal(y.data, np.maximum(x.data @ model[0].weight.data.T + model[0].bias.data + 1.0, 0))

@@ -153,8 +153,9 @@ def col2im(dcols, dx, height, width, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
 
 
 @njit(cache=True, error_model="numpy")
-def rows_to_batch(y2, b, out):
-    """out[n, o, p] = y2[o, n·P + p] + b[o]: the product's (O, N·P) layout to (N, O, P), bias added in the same pass."""
+def rows_to_batch(y2, b, out, relu):
+    """out[n, o, p] = y2[o, n·P + p] + b[o]: the product's (O, N·P) layout to (N, O, P), bias added in the
+    same pass — and, if ``relu``, max(·, 0) too (NaN kept, as np.maximum keeps it)."""
     n_batch, n_out, p_out = out.shape
     of = out.reshape(-1)
     for o in range(n_out):
@@ -162,21 +163,32 @@ def rows_to_batch(y2, b, out):
         bo = b[o]
         for n in range(n_batch):
             s0, d0 = n * p_out, (n * n_out + o) * p_out
-            for p in range(p_out):
-                of[_u(d0 + p)] = src[_u(s0 + p)] + bo
+            if relu:
+                for p in range(p_out):
+                    v = src[_u(s0 + p)] + bo
+                    of[_u(d0 + p)] = 0 if v <= 0 else v
+            else:
+                for p in range(p_out):
+                    of[_u(d0 + p)] = src[_u(s0 + p)] + bo
 
 
 @njit(cache=True, error_model="numpy")
-def batch_to_rows(g, gt):
-    """gt[o, n·P + p] = g[n, o, p]: the output gradient in the column layout of the product."""
+def batch_to_rows(g, gt, out, relu):
+    """gt[o, n·P + p] = g[n, o, p]: the output gradient in the column layout of the product; if ``relu``,
+    through ReLU's derivative in the same pass (0 where the output ``out``, same layout as g, is not > 0)."""
     n_batch, n_out, p_out = g.shape
     gf = g.reshape(-1)
+    yf = out.reshape(-1)
     for o in range(n_out):
         dst = gt[o]
         for n in range(n_batch):
             d0, s0 = n * p_out, (n * n_out + o) * p_out
-            for p in range(p_out):
-                dst[_u(d0 + p)] = gf[_u(s0 + p)]
+            if relu:
+                for p in range(p_out):
+                    dst[_u(d0 + p)] = gf[_u(s0 + p)] if yf[_u(s0 + p)] > 0 else 0
+            else:
+                for p in range(p_out):
+                    dst[_u(d0 + p)] = gf[_u(s0 + p)]
 
 
 @njit(cache=True, error_model="numpy")
@@ -218,6 +230,34 @@ def max_pool(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):
                         take = (v > b) | (v != v) | (a < 0)
                         yf[_u(o + ow)] = v if take else b
                         af[_u(o + ow)] = pos if take else a
+
+
+@njit(cache=True, error_model="numpy")
+def max_pool_2x2(x, y, idx):
+    """``max_pool`` for the common 2×2 window, stride 2, no padding or dilation: the four candidates of
+    each window in registers, compared in the same row-major order with the same rule (first maximum
+    wins ties, a NaN wins over numbers), so the result and idx are identical to ``max_pool``'s."""
+    n_planes, height, width = x.shape
+    ho, wo = y.shape[1], y.shape[2]
+    xf, yf, af = x.reshape(-1), y.reshape(-1), idx.reshape(-1)
+    hw = height * width
+    for q in range(n_planes):
+        x0 = q * hw
+        for oh in range(ho):
+            o = (q * ho + oh) * wo
+            r0 = 2 * oh * width
+            r1 = r0 + width
+            for ow in range(wo):
+                p = r0 + 2 * ow
+                b = xf[_u(x0 + p)]
+                a = p
+                for pos in (p + 1, r1 + 2 * ow, r1 + 2 * ow + 1):
+                    v = xf[_u(x0 + pos)]
+                    take = (v > b) | (v != v)
+                    b = v if take else b
+                    a = pos if take else a
+                yf[_u(o + ow)] = b
+                af[_u(o + ow)] = a
 
 
 @njit(cache=True, error_model="numpy")

@@ -160,12 +160,16 @@ class Conv(Function):
     Forward: cols = im2col(x) (C·kH·kW, N·P), Y = W·cols (O, N·P), y = Y laid out as (N, O, Ho, Wo) + b.
     Backward: G = g laid out as (O, N·P); dW = G·colsᵀ, db = Σ G over N·P, dx = col2im(Wᵀ·G).
     The input is converted to the weights' dtype (the model's dtype decides; float32 stays float32).
+    ``relu=True`` returns relu(conv) as one node: ReLU is applied in the layout pass after the product
+    and its derivative in the layout pass before the backward products (``Sequential`` uses it for a
+    convolution followed by a ``ReLU``; the result equals the two nodes').
     """
 
     uses_sinks = True
 
-    def forward(self, x, w, b=None, *, stride, padding, dilation, out_size):
+    def forward(self, x, w, b=None, *, stride, padding, dilation, out_size, relu=False):
         k = _kernels()
+        self.relu = relu
         dtype = w.dtype
         self.x_shape, self.w_shape, self.has_b = x.shape, w.shape, b is not None
         if x.ndim == 3:  # 1-D: the 2-D kernels with height 1
@@ -183,8 +187,10 @@ class Conv(Function):
         y2 = w2 @ cols
         out = np.empty((n, o, ho * wo), dtype=dtype)
         bias = np.zeros(o, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
-        k.rows_to_batch(y2, bias, out)
+        k.rows_to_batch(y2, bias, out, relu)
         self.cols, self.w2, self.x4_shape = cols, w2, x.shape
+        if relu:
+            self.out = out
         return out.reshape((n, o, ho, wo) if len(self.x_shape) == 4 else (n, o, wo))
 
     def backward(self, g):
@@ -197,7 +203,7 @@ class Conv(Function):
         n = self.x4_shape[0]
         g3 = np.ascontiguousarray(g, dtype=dtype).reshape(n, o, -1)
         gt = np.empty((o, cols.shape[1]), dtype=dtype)
-        k.batch_to_rows(g3, gt)
+        k.batch_to_rows(g3, gt, self.out if self.relu else g3, self.relu)
         gx = gw = gb = None
         if nw:
             sink = sinks[1]
@@ -221,7 +227,7 @@ class Conv(Function):
         return (gx, gw, gb) if self.has_b else (gx, gw)
 
 
-def _conv(x, weight, bias, nd: int, stride, padding, dilation, allow_floor: bool, who: str):
+def _conv(x, weight, bias, nd: int, stride, padding, dilation, allow_floor: bool, who: str, relu: bool = False):
     xd, wd = _data(x), _data(weight)
     _check_input(who, xd, nd)
     kernel_names = "(out_channels, in_channels, k)" if nd == 1 else "(out_channels, in_channels, kH, kW)"
@@ -240,7 +246,8 @@ def _conv(x, weight, bias, nd: int, stride, padding, dilation, allow_floor: bool
             f"padding={_show(padding)}, dilation={_show(dilation)}")
     out_size = _output_sizes(who, xd.shape, what, wd.shape[2:], stride, padding, dilation, allow_floor, False)
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.apply(Conv(), *inputs, stride=stride, padding=padding, dilation=dilation, out_size=out_size)
+    return Tensor.apply(Conv(), *inputs, stride=stride, padding=padding, dilation=dilation, out_size=out_size,
+                        relu=relu)
 
 
 def _show(t: tuple):
@@ -286,7 +293,10 @@ class MaxPool(_Pool):
             dilation = (1, *dilation)
         y = np.empty((x3.shape[0], *out_size), dtype=x.dtype)
         self.idx = np.empty(y.shape, dtype=np.int32)
-        _kernels().max_pool(x3, y, self.idx, *kernel, *stride, *padding, *dilation)
+        if kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) and dilation == (1, 1):
+            _kernels().max_pool_2x2(x3, y, self.idx)  # the usual pool, specialized (same result)
+        else:
+            _kernels().max_pool(x3, y, self.idx, *kernel, *stride, *padding, *dilation)
         return y.reshape(self.out_shape)
 
     def backward(self, g):

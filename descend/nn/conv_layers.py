@@ -40,6 +40,13 @@ class _ConvNd(Module):
         return C._conv(x, self.weight, self.bias, self.nd, self.stride, self.padding, self.dilation,
                        self.allow_floor, repr(self))
 
+    def forward_relu(self, x):
+        """relu(self(x)) as one node (``Sequential`` uses it when a ``ReLU`` follows)."""
+        return C._conv(x, self.weight, self.bias, self.nd, self.stride, self.padding, self.dilation,
+                       self.allow_floor, repr(self), relu=True)
+
+    _relu_fusable = forward  # fused only while ``forward`` is this one: a subclass may change it
+
     def extra_repr(self) -> str:
         show = C._show
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={show(self.kernel_size)}, "
