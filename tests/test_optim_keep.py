@@ -66,15 +66,29 @@ def test_keep_receives_the_previous_theta_and_changes_nothing_else(name, dtype):
         assert np.array_equal(v, w) if isinstance(v, np.ndarray) else v == w
 
 
-def test_keep_in_the_parallel_kernels():
-    n = _kernels.PARALLEL_MIN + 3  # θ this large runs the prange (threaded) compilation
+@pytest.mark.parametrize("name", ["sgd_momentum", "rmsprop", "rmsprop_plain", "adam", "amsgrad", "nadam"])
+def test_parallel_kernels_equal_the_serial_ones_with_and_without_keep(name):
+    """θ this large runs the prange (threaded) compilation; element by element it must give what the
+    serial compilation gives on a small θ, with keep and without (None compiles its own version)."""
+    make = dict(CONFIGS, rmsprop_plain=lambda: RMSprop(lr=0.01))[name]
+    n = _kernels.PARALLEL_MIN + 3
     theta0, make_closure = problem(n, np.float32)
-    for opt_a, opt_b in ((Adam(lr=0.01), Adam(lr=0.01)), (SGD(lr=0.1, momentum=0.9), SGD(lr=0.1, momentum=0.9))):
-        a, b = theta0.copy(), theta0.copy()
-        keep = np.empty_like(b)
-        opt_a.step(a, make_closure(a))
-        opt_b.step(b, make_closure(b), keep=keep)
-        assert np.array_equal(keep, theta0) and np.array_equal(a, b)
+    big, big_kept, small = theta0.copy(), theta0.copy(), theta0[:1000].copy()
+    opts = make(), make(), make()
+    keep = np.empty_like(big_kept)
+
+    def small_closure():  # the gradient is element-wise: its first 1000 entries depend on small only
+        loss, g = make_closure(np.concatenate([small, theta0[1000:]]))()
+        return loss, g[:1000].copy()
+
+    for _ in range(3):
+        before = big_kept.copy()
+        opts[0].step(big, make_closure(big))
+        opts[1].step(big_kept, make_closure(big_kept), keep=keep)
+        opts[2].step(small, small_closure)
+        assert np.array_equal(keep, before)
+        assert np.array_equal(big, big_kept)
+        assert np.array_equal(big[:1000], small)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "lbfgs"])

@@ -59,8 +59,8 @@ class Adam(Optimizer):
         else:
             wd, decay = self.weight_decay, 1.0
         dt = theta.dtype.type
-        _k().adam(theta, keep, g, st["m"], st["v"], st.get("v_max", self._empty(theta)), dt(step_size), dt(b1),
-                  dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps), dt(bc2_sqrt), dt(wd), dt(decay), self.amsgrad,
+        _k().adam(theta, keep, g, st["m"], st["v"], st.get("v_max"), dt(step_size), dt(b1),
+                  dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps), dt(bc2_sqrt), dt(wd), dt(decay),
                   dt(np.finfo(theta.dtype).tiny))
         self.t = t
         return loss

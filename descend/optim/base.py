@@ -158,13 +158,10 @@ class Optimizer:
                                  f"has shape {theta.shape} and dtype {theta.dtype}; use a new optimizer for a new theta")
         return self.state
 
-    def _empty(self, theta):
-        return np.empty(0, dtype=theta.dtype)
-
     def _keep(self, keep, theta):
-        """Check the ``keep`` argument of ``step``; an empty array stands for None."""
+        """Check the ``keep`` argument of ``step`` (None: not wanted)."""
         if keep is None:
-            return self._empty(theta)
+            return None
         if (not isinstance(keep, np.ndarray) or keep.shape != theta.shape or keep.dtype != theta.dtype
                 or not keep.flags.c_contiguous or not keep.flags.writeable):
             raise ValueError(f"keep must be a writeable C-contiguous array shaped like theta {theta.shape} with dtype "

@@ -165,7 +165,7 @@ class LBFGS(Optimizer):
     def step(self, theta, closure, lr=None, keep=None):
         check_theta(theta)
         keep = self._keep(keep, theta)
-        if keep.size:  # θ moves during the line search / difference quotients: keep it first
+        if keep is not None:  # θ moves during the line search / difference quotients: keep it first
             np.copyto(keep, theta)
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)

@@ -46,10 +46,9 @@ class RMSprop(Optimizer):
         lr = self._lr(lr)
         loss, g = evaluate(closure, theta)
         st = self._ensure_state(theta)
-        e = self._empty(theta)
         dt = theta.dtype.type
-        _k().rmsprop(theta, keep, g, st["s"], st.get("g_avg", e), st.get("b", e), dt(lr), dt(self.alpha),
-                     dt(1.0 - self.alpha), dt(self.eps), dt(self.weight_decay), dt(self.momentum), self.centered,
-                     self.eps_inside_sqrt, self.momentum > 0.0, dt(np.finfo(theta.dtype).tiny))
+        _k().rmsprop(theta, keep, g, st["s"], st.get("g_avg"), st.get("b"), dt(lr), dt(self.alpha),
+                     dt(1.0 - self.alpha), dt(self.eps), dt(self.weight_decay), dt(self.momentum),
+                     self.eps_inside_sqrt, dt(np.finfo(theta.dtype).tiny))
         self.t += 1
         return loss
