@@ -10,6 +10,8 @@ from descend.autodiff.tensor import Tensor
 from descend.diagnose.gradcheck import gradcheck
 from descend.nn import conv as C
 
+from _fusion import assert_same_bits, run_both_ways
+
 
 def spaced(shape, rng, step=0.1):
     """Distinct values at least ``step`` apart (no max-pool ties within the finite-difference nudge)."""
@@ -430,27 +432,11 @@ def test_max_pool2d_takes_the_2x2_path_and_matches_torch(rng):
 ])
 def test_sequential_fuses_conv_relu_with_the_same_bits(dtype, layer, shape):
     r = np.random.default_rng(0)
-    model = nn.Sequential(layer(r), nn.ReLU(), nn.Flatten())
-    for p in model.parameters():
-        p.data = p.data.astype(dtype)
     x = r.standard_normal(shape)
     x.reshape(-1)[3] = np.nan  # NaN passes through ReLU in both forms
-    results = []
-    for fused in (True, False):
-        for p in model.parameters():
-            p.zero_grad()
-        xt = Tensor(x.astype(dtype), requires_grad=True)
-        out = model(xt) if fused else model[2](model[1](model[0](xt)))
-        node = type(out._inputs[0]._creator).__name__
-        with np.errstate(invalid="ignore"):
-            out.backward(np.linspace(-1, 1, out.data.size).reshape(out.shape).astype(dtype))
-        results.append((node, out.data, xt.grad, [p.grad.copy() for p in model.parameters()]))
-    (node_f, y_f, gx_f, gp_f), (node_u, y_u, gx_u, gp_u) = results
-    assert (node_f, node_u) == ("Conv", "ReLU")
-    assert y_f.dtype == dtype and np.isnan(y_f).any()
-    assert np.array_equal(y_f, y_u, equal_nan=True) and np.array_equal(gx_f, gx_u, equal_nan=True)
-    for a, b in zip(gp_f, gp_u):
-        assert np.array_equal(a, b, equal_nan=True)
+    results = run_both_ways(nn.Sequential(layer(r), nn.ReLU(), nn.Flatten()), x, dtype)
+    assert results[0][1].dtype == dtype and np.isnan(results[0][1]).any()
+    assert_same_bits(results, "Conv")
 
 
 def test_a_subclass_with_its_own_forward_is_not_fused():

@@ -8,6 +8,8 @@ from descend import nn
 from descend.autodiff import Tensor
 from descend.nn import functional as F
 
+from _fusion import assert_same_bits, run_both_ways
+
 
 def rng(seed=0):
     return np.random.default_rng(seed)
@@ -206,43 +208,26 @@ def test_maxout_layer_forward_is_the_max_over_pieces():
 
 
 # -- Linear + ReLU fused inside Sequential -------------------------------------------------------
-def _two_ways(dtype, x, bias=True, seed=0):
-    """(output, input grad, parameter grads, the hidden layer's node type) of Sequential(Linear, ReLU, Linear) and of its layers
-    called one by one (unfused), for the same weights."""
-    model = nn.Sequential(nn.Linear(x.shape[-1], 7, bias=bias, rng=np.random.default_rng(seed)), nn.ReLU(),
-                          nn.Linear(7, 3, rng=np.random.default_rng(seed + 1)))
-    for p in model.parameters():
-        p.data = p.data.astype(dtype)
-    results = []
-    for fused in (True, False):
-        for p in model.parameters():
-            p.zero_grad()
-        xt = Tensor(x.astype(dtype), requires_grad=True)
-        out = model(xt) if fused else model[2](model[1](model[0](xt)))
-        hidden_node = type(out._inputs[0]._creator).__name__  # (backward frees the graph)
-        (out * Tensor(np.linspace(-1, 1, out.data.size).reshape(out.shape).astype(dtype))).sum().backward()
-        results.append((out, xt.grad, [p.grad.copy() for p in model.parameters()], hidden_node))
-    return results
+def _mlp(features, bias=True):
+    return nn.Sequential(nn.Linear(features, 7, bias=bias, rng=np.random.default_rng(0)), nn.ReLU(),
+                         nn.Linear(7, 3, rng=np.random.default_rng(1)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
 def test_sequential_fuses_linear_relu_with_the_same_bits(dtype, bias):
     x = np.random.default_rng(3).standard_normal((9, 4))
-    (out_f, gx_f, gp_f, node_f), (out_u, gx_u, gp_u, node_u) = _two_ways(dtype, x, bias)
-    assert (node_f, node_u) == ("LinearReLU", "ReLU")  # the fused node is the one that ran
-    assert out_f.dtype == dtype
-    assert np.array_equal(out_f.data, out_u.data) and np.array_equal(gx_f, gx_u)
-    for a, b in zip(gp_f, gp_u):
-        assert np.array_equal(a, b)
+    results = run_both_ways(_mlp(4, bias), x, dtype)
+    assert results[0][1].dtype == dtype
+    assert_same_bits(results, "LinearReLU")
 
 
 def test_fused_linear_relu_keeps_nan_like_relu():
     x = np.random.default_rng(3).standard_normal((5, 4))
     x[2, 1] = np.nan
-    (out_f, *_), (out_u, *_) = _two_ways(np.float32, x)
-    assert np.isnan(out_f.data[2]).all()
-    assert np.array_equal(np.isnan(out_f.data), np.isnan(out_u.data))
+    results = run_both_ways(_mlp(4), x, np.float32)
+    assert np.isnan(results[0][1][2]).all()
+    assert_same_bits(results, "LinearReLU")
     h = F.linear_relu(Tensor(x.astype(np.float32)), Tensor(np.ones((3, 4), np.float32)))
     assert np.isnan(h.data[2]).all() and not np.isnan(h.data[[0, 1, 3, 4]]).any()
 
