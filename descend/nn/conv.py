@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from .._numba import kernels
+from . import _scratch
 
 from ..autodiff.function import Function
 from ..autodiff.tensor import Tensor
@@ -181,11 +182,11 @@ class Conv(Function):
         o, _, kh, kw = w.shape
         ho, wo = out_size
         self.geometry = (h, wd, kh, kw, *stride, *padding, *dilation, ho, wo)
-        cols = np.empty((c * kh * kw, n * ho * wo), dtype=dtype)
+        cols = _scratch.empty((c * kh * kw, n * ho * wo), dtype)
         k.im2col(x.reshape(n, c, h * wd), cols, *self.geometry)
         w2 = np.ascontiguousarray(w.reshape(o, c * kh * kw))
-        y2 = w2 @ cols
-        out = np.empty((n, o, ho * wo), dtype=dtype)
+        y2 = np.matmul(w2, cols, out=_scratch.empty((o, cols.shape[1]), dtype))
+        out = _scratch.empty((n, o, ho * wo), dtype)
         bias = np.zeros(o, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
         k.rows_to_batch(y2, bias, out, relu)
         self.cols, self.w2, self.x4_shape = cols, w2, x.shape
@@ -202,7 +203,7 @@ class Conv(Function):
         o, kk = w2.shape
         n = self.x4_shape[0]
         g3 = np.ascontiguousarray(g, dtype=dtype).reshape(n, o, -1)
-        gt = np.empty((o, cols.shape[1]), dtype=dtype)
+        gt = _scratch.empty((o, cols.shape[1]), dtype)
         k.batch_to_rows(g3, gt, self.out if self.relu else g3, self.relu)
         gx = gw = gb = None
         if nw:
@@ -219,9 +220,9 @@ class Conv(Function):
             else:
                 gb = gt.sum(axis=1)
         if nx:
-            dcols = w2.T @ gt
+            dcols = np.matmul(w2.T, gt, out=_scratch.empty(cols.shape, dtype))
             n, c, h, wd = self.x4_shape
-            dx = np.empty((n, c, h * wd), dtype=dtype)
+            dx = _scratch.empty((n, c, h * wd), dtype)
             k.col2im(dcols, dx, *self.geometry)
             gx = dx.reshape(self.x_shape)
         return (gx, gw, gb) if self.has_b else (gx, gw)
@@ -291,8 +292,8 @@ class MaxPool(_Pool):
         x3, kernel, stride, padding, out_size = self._planes(x, kernel_size, stride, padding, out_size)
         if len(dilation) == 1:
             dilation = (1, *dilation)
-        y = np.empty((x3.shape[0], *out_size), dtype=x.dtype)
-        self.idx = np.empty(y.shape, dtype=np.int32)
+        y = _scratch.empty((x3.shape[0], *out_size), x.dtype)
+        self.idx = _scratch.empty(y.shape, np.int32)
         if kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) and dilation == (1, 1):
             _kernels().max_pool_2x2(x3, y, self.idx)  # the usual pool, specialized (same result)
         else:
@@ -302,7 +303,7 @@ class MaxPool(_Pool):
     def backward(self, g):
         nq, h, w = self.planes
         g2 = np.ascontiguousarray(g).reshape(nq, -1)
-        dx = np.empty((nq, h * w), dtype=g.dtype)
+        dx = _scratch.empty((nq, h * w), g.dtype)
         _kernels().max_pool_backward(g2, self.idx.reshape(nq, -1), dx)
         return (dx.reshape(self.x_shape),)
 
