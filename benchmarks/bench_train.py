@@ -98,7 +98,7 @@ def main() -> None:
     sizes = (784, 512, 256, 10)
     X, y = data(60_000, 784, 10)
     descend_epoch(X[:2000], y[:2000], sizes, 128)  # warm up (Numba kernels load from cache)
-    print(f"threads: {threads()}  — one epoch, 60,000 samples, MLP 784-512-256-10, Adam; best of 5 (batch 128) "
+    print(f"threads: {threads()}  — one epoch, 60,000 samples, MLP 784-512-256-10, Adam; best of 7 (batch 128) "
           "and 3 (batch 32) interleaved rounds")
     print(f"{'batch':>6} {'descend s':>10} {'torch s':>8} {'torch fused s':>14} {'sklearn s':>10} "
           f"{'/torch':>7} {'/fused':>7} {'/sklearn':>9}")
@@ -108,7 +108,7 @@ def main() -> None:
         if torch:
             fns["torch"] = lambda: torch_epoch(torch, X, y, sizes, bs, False)
             fns["fused"] = lambda: torch_epoch(torch, X, y, sizes, bs, True)
-        r = interleaved(fns, 5 if bs == 128 else 3)
+        r = interleaved(fns, 7 if bs == 128 else 3)
         d, s, t, f = r["descend"], r["sklearn"], r.get("torch", nan), r.get("fused", nan)
         print(f"{bs:>6} {d:>10.3f} {t:>8.3f} {f:>14.3f} {s:>10.3f} {d / t:>7.3f} {d / f:>7.3f} {d / s:>9.3f}")
 
