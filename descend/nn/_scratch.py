@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 MIN_BYTES = 1 << 17  # glibc serves smaller arrays from its heap (its mmap threshold starts at 128 KiB)
-MAX_BYTES = 512 << 20  # what the pool may keep alive between uses (the 28×28 CNN at batch 64 needs ~60 MB)
+MAX_BYTES = 256 << 20  # what the pool may keep alive between uses (the 28×28 CNN at batch 64 needs ~60 MB)
 
 _pool: dict[tuple, list] = {}  # (shape, dtype) -> buffers, in insertion order; the dict in LRU order
 _held = [0]
