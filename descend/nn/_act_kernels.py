@@ -12,27 +12,30 @@ from numba import njit
 # error_model="numpy": Python's zero-division checks keep LLVM from vectorizing the loops.
 
 
+# A bias that is absent or not wanted is None: Numba compiles a version without its branch.
+
+
 @njit(cache=True, error_model="numpy")
-def bias_relu(y, b, has_b):
+def bias_relu(y, b):
     """In place: y[n, j] ← max(y[n, j] + b[j], 0), NaN kept (as np.maximum and torch.relu keep it)."""
     rows, cols = y.shape
     for n in range(rows):
         for j in range(cols):
-            v = y[n, j] + b[j] if has_b else y[n, j]
+            v = y[n, j] + b[j] if b is not None else y[n, j]
             y[n, j] = 0 if v <= 0 else v
 
 
 @njit(cache=True, error_model="numpy")
-def relu_backward_bias(g, out, gz, gb, has_b):
-    """gz[n, j] = g[n, j] if out[n, j] > 0 else 0 and, if has_b, gb[j] = Σₙ gz[n, j] (summed in row order,
-    as np.add.reduce over axis 0 does)."""
+def relu_backward_bias(g, out, gz, gb):
+    """gz[n, j] = g[n, j] if out[n, j] > 0 else 0 and, if gb is given, gb[j] = Σₙ gz[n, j] (summed in row
+    order, as np.add.reduce over axis 0 does)."""
     rows, cols = g.shape
-    if has_b:
+    if gb is not None:
         for j in range(cols):
             gb[j] = 0
     for n in range(rows):
         for j in range(cols):
             v = g[n, j] if out[n, j] > 0 else 0
             gz[n, j] = v
-            if has_b:
+            if gb is not None:
                 gb[j] += v

@@ -30,10 +30,9 @@ import math
 import numpy as np
 
 from .._numba import kernels
-from . import _scratch
-
 from ..autodiff.function import Function
 from ..autodiff.tensor import Tensor
+from . import _scratch
 
 __all__ = ["conv_output_size", "conv_output_shape", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
            "avg_pool1d", "avg_pool2d", "global_avg_pool"]

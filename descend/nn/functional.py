@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autodiff.function import Function
 from .._numba import kernels
+from ..autodiff.function import Function
 from ..autodiff.tensor import Tensor
 
 __all__ = [
@@ -83,19 +83,19 @@ class LinearReLU(Linear):
     def forward(self, x, w, b=None):
         y = super().forward(x, w)  # the product alone: the bias is added in the fused pass
         self.has_b = b is not None
-        _act_kernels().bias_relu(y, b if b is not None else y[0], self.has_b)
+        _act_kernels().bias_relu(y, b)
         self.out = y
         return y
 
     def backward(self, g):
-        out = self.out
         gz = np.empty_like(g)
         nb = self.needs_input_grad[2:]
-        want_b = bool(self.has_b and nb and nb[0])
-        sink = self._sinks()[2] if want_b else None
-        gb = (sink if sink is not None else np.empty(g.shape[1], g.dtype)) if want_b else gz[0]
-        _act_kernels().relu_backward_bias(g, out, gz, gb, want_b)
-        return self._products(gz, gb if want_b else None)
+        gb = None
+        if self.has_b and nb and nb[0]:
+            sink = self._sinks()[2]
+            gb = sink if sink is not None else np.empty(g.shape[1], g.dtype)
+        _act_kernels().relu_backward_bias(g, self.out, gz, gb)
+        return self._products(gz, gb)
 
 
 def linear_relu(x, weight, bias=None):
