@@ -1,6 +1,6 @@
 """AdaGrad: per-coordinate step sizes from the running sum of squared gradients."""
 
-from .base import Optimizer, _k, check_theta, evaluate, nonnegative, positive
+from .base import Optimizer, _k, nonnegative, positive
 
 __all__ = ["Adagrad"]
 
@@ -35,10 +35,7 @@ class Adagrad(Optimizer):
         return self.initial_accumulator_value
 
     def step(self, theta, closure, lr=None, keep=None):
-        check_theta(theta)
-        keep = self._keep(keep, theta)
-        lr = self._lr(lr)
-        loss, g = evaluate(closure, theta)
+        lr, keep, loss, g = self._begin(theta, closure, lr, keep)
         s = self._ensure_state(theta)["s"]
         dt = theta.dtype.type
         clr = lr / (1.0 + self.t * self.lr_decay)

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import Optimizer, _k, check_theta, evaluate, flag, nonnegative, positive, unit_interval
+from .base import Optimizer, _k, flag, nonnegative, positive, unit_interval
 
 __all__ = ["Adam", "AdamW", "NAdam"]
 
@@ -42,10 +42,7 @@ class Adam(Optimizer):
         return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
     def step(self, theta, closure, lr=None, keep=None):
-        check_theta(theta)
-        keep = self._keep(keep, theta)
-        lr = self._lr(lr)
-        loss, g = evaluate(closure, theta)
+        lr, keep, loss, g = self._begin(theta, closure, lr, keep)
         st = self._ensure_state(theta)
         t = self.t + 1
         b1, b2 = self.b1, self.b2
@@ -113,10 +110,7 @@ class NAdam(Optimizer):
         return ("m", "v")
 
     def step(self, theta, closure, lr=None, keep=None):
-        check_theta(theta)
-        keep = self._keep(keep, theta)
-        lr = self._lr(lr)
-        loss, g = evaluate(closure, theta)
+        lr, keep, loss, g = self._begin(theta, closure, lr, keep)
         st = self._ensure_state(theta)
         t = self.t + 1
         b1, b2 = self.b1, self.b2

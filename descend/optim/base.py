@@ -158,6 +158,16 @@ class Optimizer:
                                  f"has shape {theta.shape} and dtype {theta.dtype}; use a new optimizer for a new theta")
         return self.state
 
+    def _begin(self, theta, closure, lr, keep):
+        """The start every ``step`` shares: check θ and ``keep`` and resolve the learning rate (so bad
+        arguments raise before anything runs), then evaluate the closure once at θ.
+        Returns (lr, keep or None, loss, grad)."""
+        check_theta(theta)
+        keep = self._keep(keep, theta)
+        lr = self._lr(lr)
+        loss, g = evaluate(closure, theta)
+        return lr, keep, loss, g
+
     def _keep(self, keep, theta):
         """Check the ``keep`` argument of ``step`` (None: not wanted)."""
         if keep is None:

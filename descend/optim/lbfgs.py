@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import Optimizer, check_theta, choice, evaluate, nonnegative, positive, positive_int
+from .base import Optimizer, choice, evaluate, nonnegative, positive, positive_int
 
 __all__ = ["LBFGS"]
 
@@ -163,12 +163,9 @@ class LBFGS(Optimizer):
         self._dirs, self._stps, self._ro = [], [], []
 
     def step(self, theta, closure, lr=None, keep=None):
-        check_theta(theta)
-        keep = self._keep(keep, theta)
-        if keep is not None:  # θ moves during the line search / difference quotients: keep it first
+        lr, keep, loss, g = self._begin(theta, closure, lr, keep)
+        if keep is not None:  # θ moves during the line search / difference quotients: keep it now
             np.copyto(keep, theta)
-        lr = self._lr(lr)
-        loss, g = evaluate(closure, theta)
         g = g.copy()  # the closure may reuse its grad buffer
         first_loss = loss
         evals = 1

@@ -1,7 +1,7 @@
 """RMSProp: step sizes from an exponentially weighted average of squared gradients (centered, momentum)."""
 import numpy as np
 
-from .base import Optimizer, _k, check_theta, evaluate, flag, nonnegative, positive, unit_interval
+from .base import Optimizer, _k, flag, nonnegative, positive, unit_interval
 
 __all__ = ["RMSprop"]
 
@@ -41,10 +41,7 @@ class RMSprop(Optimizer):
         return ("s",) + (("g_avg",) if self.centered else ()) + (("b",) if self.momentum > 0.0 else ())
 
     def step(self, theta, closure, lr=None, keep=None):
-        check_theta(theta)
-        keep = self._keep(keep, theta)
-        lr = self._lr(lr)
-        loss, g = evaluate(closure, theta)
+        lr, keep, loss, g = self._begin(theta, closure, lr, keep)
         st = self._ensure_state(theta)
         dt = theta.dtype.type
         _k().rmsprop(theta, keep, g, st["s"], st.get("g_avg"), st.get("b"), dt(lr), dt(self.alpha),

@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum in three forms (PyTorch, the lecture's EWA, CS231n) and Nesterov."""
 import numpy as np
 
-from .base import Optimizer, _k, check_theta, choice, closed_unit_interval, evaluate, flag, nonnegative, positive, unit_interval
+from .base import Optimizer, _k, choice, closed_unit_interval, flag, nonnegative, positive, unit_interval
 
 __all__ = ["SGD"]
 
@@ -61,10 +61,7 @@ class SGD(Optimizer):
         return ("v",) if self.momentum != 0.0 else ()
 
     def step(self, theta, closure, lr=None, keep=None):
-        check_theta(theta)
-        keep = self._keep(keep, theta)
-        lr = self._lr(lr)
-        loss, g = evaluate(closure, theta)
+        lr, keep, loss, g = self._begin(theta, closure, lr, keep)
         dt = theta.dtype.type
         k = _k()
         wd = dt(self.weight_decay)
