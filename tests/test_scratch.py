@@ -78,3 +78,25 @@ def test_cnn_training_gives_the_same_bits_with_and_without_the_pool(monkeypatch)
     theta_f, out_f, held_f = _cnn_theta(monkeypatch, pooled=False)
     assert held_f == 0
     assert np.array_equal(theta_p, theta_f) and np.array_equal(out_p, out_f)
+
+
+def _mlp_theta(monkeypatch, pooled: bool):
+    if not pooled:
+        monkeypatch.setattr(_scratch, "MIN_BYTES", 1 << 62)
+    rng = np.random.default_rng(0)
+    # equal hidden shapes, and a batch whose (2048, 32) activations are large enough to be pooled
+    model = nn.Sequential(nn.Linear(8, 32, rng=rng), nn.ReLU(), nn.Linear(32, 32, rng=rng), nn.Tanh(),
+                          nn.Linear(32, 32, rng=rng), nn.ReLU(), nn.Linear(32, 3, rng=rng))
+    X = np.random.default_rng(1).standard_normal((4096, 8)).astype(np.float32)
+    y = np.arange(4096) % 3
+    from descend.optim import Adam
+    fit(model, X, y, optimizer=Adam(lr=0.01), batch_size=2048, epochs=3, seed=0)
+    return model._packed_params.theta.copy(), _scratch._held[0]
+
+
+def test_mlp_training_gives_the_same_bits_with_and_without_the_pool(monkeypatch):
+    theta_p, held = _mlp_theta(monkeypatch, pooled=True)
+    assert held > 0
+    _scratch.clear()
+    theta_f, held_f = _mlp_theta(monkeypatch, pooled=False)
+    assert held_f == 0 and np.array_equal(theta_p, theta_f)

@@ -11,6 +11,7 @@ import numpy as np
 from .._numba import kernels
 from ..autodiff.function import Function
 from ..autodiff.tensor import Tensor
+from . import _scratch
 
 __all__ = [
     "linear", "linear_relu", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax", "log_softmax",
@@ -37,7 +38,7 @@ class Linear(Function):
             raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the layer "
                              f"expects in_features={w.shape[1]}; fix the layer size or the input")
         self.x, self.w, self.has_b = x, w, b is not None
-        y = x @ w.T
+        y = _product(x, w.T)
         if b is not None:
             y += b
         return y
@@ -57,7 +58,7 @@ class Linear(Function):
         """(dx, dW[, db]) from G, the gradient with respect to x·Wᵀ + b, and db computed by the caller."""
         x, w = self.x, self.w
         nx, nw = self.needs_input_grad[:2]
-        gx = g @ w if nx else None
+        gx = _product(g, w) if nx else None
         gw = None
         if nw:
             sink = self._sinks()[1]
@@ -66,6 +67,15 @@ class Linear(Function):
             else:
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         return (gx, gw, gb) if self.has_b else (gx, gw)
+
+
+def _product(a, b):
+    """a @ b, into a recycled array (``_scratch``) for 2-D operands of one dtype: a large batch's fresh
+    arrays otherwise cost a page fault per 4 KiB every step (batch 2048 of a 784-512-256-10 MLP:
+    1,800 faults a step)."""
+    if a.ndim == 2 and a.dtype == b.dtype:
+        return np.matmul(a, b, out=_scratch.empty((a.shape[0], b.shape[1]), a.dtype))
+    return a @ b
 
 
 def linear(x, weight, bias=None):
@@ -88,7 +98,7 @@ class LinearReLU(Linear):
         return y
 
     def backward(self, g):
-        gz = np.empty_like(g)
+        gz = _scratch.empty(g.shape, g.dtype)
         nb = self.needs_input_grad[2:]
         gb = None
         if self.has_b and nb and nb[0]:
