@@ -450,3 +450,23 @@ def test_a_subclass_with_its_own_forward_is_not_fused():
     y = model(x)
     assert type(y._creator).__name__ == "ReLU"
     assert np.array_equal(y.data, np.maximum(x.data @ model[0].weight.data.T + model[0].bias.data + 1.0, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hw", [(8, 6), (7, 9), (9, 8)])
+def test_max_pool_2x2_backward_equals_the_general_one_bit_for_bit(dtype, hw):
+    from descend.nn.conv import _kernels
+    k = _kernels()
+    rng = np.random.default_rng(2)
+    x = rng.integers(-2, 3, (4, *hw)).astype(dtype)
+    ho, wo = hw[0] // 2, hw[1] // 2
+    y, idx = np.empty((4, ho, wo), dtype), np.empty((4, ho, wo), np.int32)
+    k.max_pool_2x2(x, y, idx)
+    g = rng.standard_normal((4, ho * wo)).astype(dtype)
+    g[0, :3] = -0.0  # the general kernel accumulates onto 0: +0.0 comes out
+    dx1 = np.full((4, hw[0] * hw[1]), np.nan, dtype)
+    dx2 = np.full((4, hw[0] * hw[1]), np.nan, dtype)  # every position must be written
+    k.max_pool_backward(g, idx.reshape(4, -1), dx1)
+    k.max_pool_2x2_backward(g, idx, dx2, ho, wo, *hw)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    assert np.array_equal(dx1.view(bits), dx2.view(bits))

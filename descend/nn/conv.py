@@ -293,7 +293,8 @@ class MaxPool(_Pool):
             dilation = (1, *dilation)
         y = _scratch.empty((x3.shape[0], *out_size), x.dtype)
         self.idx = _scratch.empty(y.shape, np.int32)
-        if kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) and dilation == (1, 1):
+        self.two_by_two = kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) and dilation == (1, 1)
+        if self.two_by_two:
             _kernels().max_pool_2x2(x3, y, self.idx)  # the usual pool, specialized (same result)
         else:
             _kernels().max_pool(x3, y, self.idx, *kernel, *stride, *padding, *dilation)
@@ -303,7 +304,10 @@ class MaxPool(_Pool):
         nq, h, w = self.planes
         g2 = np.ascontiguousarray(g).reshape(nq, -1)
         dx = _scratch.empty((nq, h * w), g.dtype)
-        _kernels().max_pool_backward(g2, self.idx.reshape(nq, -1), dx)
+        if self.two_by_two:
+            _kernels().max_pool_2x2_backward(g2, self.idx, dx, *self.idx.shape[1:], h, w)
+        else:
+            _kernels().max_pool_backward(g2, self.idx.reshape(nq, -1), dx)
         return (dx.reshape(self.x_shape),)
 
 
