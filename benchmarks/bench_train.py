@@ -8,6 +8,7 @@ guard on, history recorded, no progress bar).
 """
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 import warnings
@@ -84,13 +85,20 @@ def sklearn_epoch(X, y, sizes, bs):
 
 
 def interleaved(fns: dict, repeat: int) -> dict:
-    """Best time of each function over ``repeat`` rounds, running them in turn within each round,
-    so that drift in this shared machine's speed hits every framework alike."""
+    """Each function's times over ``repeat`` rounds, running them in turn within each round, so that
+    drift in this shared machine's speed hits every framework alike."""
     times = {k: [] for k in fns}
     for _ in range(repeat):
         for k, fn in fns.items():
             times[k].append(fn())
-    return {k: min(v) for k, v in times.items()}
+    return times
+
+
+def paired_median(ours: list, theirs: list) -> float:
+    """The median over rounds of ours/theirs measured in the same round: robust to the machine's speed
+    drifting between rounds, which the ratio of the two best times is not (each may come from a
+    different, luckier round)."""
+    return statistics.median(a / b for a, b in zip(ours, theirs))
 
 
 def main() -> None:
@@ -108,9 +116,14 @@ def main() -> None:
         if torch:
             fns["torch"] = lambda: torch_epoch(torch, X, y, sizes, bs, False)
             fns["fused"] = lambda: torch_epoch(torch, X, y, sizes, bs, True)
-        r = interleaved(fns, 7 if bs == 128 else 3)
+        times = interleaved(fns, 7 if bs == 128 else 3)
+        r = {k: min(v) for k, v in times.items()}
         d, s, t, f = r["descend"], r["sklearn"], r.get("torch", nan), r.get("fused", nan)
         print(f"{bs:>6} {d:>10.3f} {t:>8.3f} {f:>14.3f} {s:>10.3f} {d / t:>7.3f} {d / f:>7.3f} {d / s:>9.3f}")
+        med = {k: paired_median(times["descend"], v) if v else nan for k, v in
+               (("torch", times.get("torch")), ("fused", times.get("fused")), ("sklearn", times["sklearn"]))}
+        print(f"{'':>6} {'median of the per-round ratios':>45} {med['torch']:>7.3f} {med['fused']:>7.3f} "
+              f"{med['sklearn']:>9.3f}")
 
     tiny = (40, 100, 100, 10)
     Xs, ys = data(4000, 40, 10)
@@ -120,7 +133,7 @@ def main() -> None:
     if torch:
         fns["torch"] = lambda: torch_epoch(torch, Xs, ys, tiny, 100, False, steps=steps)
         fns["fused"] = lambda: torch_epoch(torch, Xs, ys, tiny, 100, True, steps=steps)
-    r = interleaved(fns, 5)
+    r = {k: min(v) for k, v in interleaved(fns, 5).items()}
     d = r["descend"]
     print(f"\ntiny network 40-100-100-10, batch 100, {steps} Adam steps, best of 5 interleaved rounds")
     line = f"descend {steps / d:,.0f} steps/s"
