@@ -416,11 +416,17 @@ def test_max_pool_2x2_kernel_equals_the_general_one(dtype, hw):
     assert np.array_equal(y1, y2, equal_nan=True)
 
 
-def test_max_pool2d_takes_the_2x2_path_and_matches_torch(rng):
+def test_max_pool2d_takes_the_2x2_path_and_matches_torch(rng, monkeypatch):
     torch = pytest.importorskip("torch")
+    k = C._kernels()
+    calls = []
+    for name in ("max_pool_2x2", "max_pool_2x2_backward"):
+        kernel = getattr(k, name)
+        monkeypatch.setattr(k, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
     x = rng.integers(-2, 3, (2, 3, 6, 8)).astype(np.float64)  # ties
     _torch_pool_check(torch, lambda t, **kw: C.max_pool2d(t, 2, **kw),
                       lambda t, **kw: torch.nn.functional.max_pool2d(t, 2, **kw), x, rng)
+    assert calls == ["max_pool_2x2", "max_pool_2x2_backward"]  # the specialized kernels did the work
 
 
 # -- convolution + ReLU fused inside Sequential ----------------------------------------------------

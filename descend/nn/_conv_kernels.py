@@ -155,40 +155,38 @@ def col2im(dcols, dx, height, width, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
 @njit(cache=True, error_model="numpy")
 def rows_to_batch(y2, b, out, relu):
     """out[n, o, p] = y2[o, n·P + p] + b[o]: the product's (O, N·P) layout to (N, O, P), bias added in the
-    same pass — and, if ``relu``, max(·, 0) too (NaN kept, as np.maximum keeps it)."""
+    same pass (b None: no bias) — and, if ``relu``, max(·, 0) too (NaN kept, as np.maximum keeps it)."""
     n_batch, n_out, p_out = out.shape
     of = out.reshape(-1)
     for o in range(n_out):
         src = y2[o]
-        bo = b[o]
         for n in range(n_batch):
             s0, d0 = n * p_out, (n * n_out + o) * p_out
-            if relu:
-                for p in range(p_out):
-                    v = src[_u(s0 + p)] + bo
-                    of[_u(d0 + p)] = 0 if v <= 0 else v
-            else:
-                for p in range(p_out):
-                    of[_u(d0 + p)] = src[_u(s0 + p)] + bo
+            for p in range(p_out):
+                v = src[_u(s0 + p)]
+                if b is not None:
+                    v = v + b[o]
+                if relu:
+                    v = 0 if v <= 0 else v
+                of[_u(d0 + p)] = v
 
 
 @njit(cache=True, error_model="numpy")
-def batch_to_rows(g, gt, out, relu):
-    """gt[o, n·P + p] = g[n, o, p]: the output gradient in the column layout of the product; if ``relu``,
-    through ReLU's derivative in the same pass (0 where the output ``out``, same layout as g, is not > 0)."""
+def batch_to_rows(g, gt, out_flat):
+    """gt[o, n·P + p] = g[n, o, p]: the output gradient in the column layout of the product; given the
+    layer's ReLU output (flattened, g's layout), through ReLU's derivative in the same pass (0 where it
+    is not > 0). None: no ReLU."""
     n_batch, n_out, p_out = g.shape
     gf = g.reshape(-1)
-    yf = out.reshape(-1)
     for o in range(n_out):
         dst = gt[o]
         for n in range(n_batch):
             d0, s0 = n * p_out, (n * n_out + o) * p_out
-            if relu:
-                for p in range(p_out):
-                    dst[_u(d0 + p)] = gf[_u(s0 + p)] if yf[_u(s0 + p)] > 0 else 0
-            else:
-                for p in range(p_out):
-                    dst[_u(d0 + p)] = gf[_u(s0 + p)]
+            for p in range(p_out):
+                v = gf[_u(s0 + p)]
+                if out_flat is not None:
+                    v = v if out_flat[_u(s0 + p)] > 0 else 0
+                dst[_u(d0 + p)] = v
 
 
 @njit(cache=True, error_model="numpy")

@@ -186,7 +186,7 @@ class Conv(Function):
         w2 = np.ascontiguousarray(w.reshape(o, c * kh * kw))
         y2 = np.matmul(w2, cols, out=_scratch.empty((o, cols.shape[1]), dtype))
         out = _scratch.empty((n, o, ho * wo), dtype)
-        bias = np.zeros(o, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+        bias = None if b is None else np.ascontiguousarray(b, dtype=dtype)
         k.rows_to_batch(y2, bias, out, relu)
         self.cols, self.w2, self.x4_shape = cols, w2, x.shape
         if relu:
@@ -203,7 +203,7 @@ class Conv(Function):
         n = self.x4_shape[0]
         g3 = np.ascontiguousarray(g, dtype=dtype).reshape(n, o, -1)
         gt = _scratch.empty((o, cols.shape[1]), dtype)
-        k.batch_to_rows(g3, gt, self.out if self.relu else g3, self.relu)
+        k.batch_to_rows(g3, gt, self.out.reshape(-1) if self.relu else None)
         gx = gw = gb = None
         if nw:
             sink = sinks[1]
