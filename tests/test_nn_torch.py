@@ -128,6 +128,54 @@ def test_cross_entropy_of_huge_logits_is_exact_and_finite():
     close(t.grad, zt.grad)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_in_float32_matches_torch_to_float32_rounding(reduction):
+    """The fused kernel computes float32 logits in float32: loss and gradient as torch's float32 ones."""
+    r = np.random.default_rng(7)
+    z = (r.standard_normal((128, 10)) * 4).astype(np.float32)
+    y = r.integers(0, 10, 128)
+    t = Tensor(z, requires_grad=True)
+    loss = F.cross_entropy(t, y, reduction=reduction)
+    assert loss.data.dtype == np.float32
+    g = r.standard_normal(loss.shape).astype(np.float32) if reduction == "none" else np.float32(1.7)
+    loss.backward(g)
+    assert t.grad.dtype == np.float32
+    zt = torch.tensor(z, requires_grad=True)
+    lt = TF.cross_entropy(zt, torch.tensor(y), reduction=reduction)
+    lt.backward(torch.tensor(g))
+    np.testing.assert_allclose(loss.data, lt.detach().numpy(), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(t.grad, zt.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_cross_entropy_rows_with_nan_or_inf_are_nan_and_leave_other_rows_alone():
+    """A NaN or +inf logit, or a row of −inf, makes that row's loss and gradient NaN (as torch, and as the
+    max-shifted formula); the other rows are exact."""
+    z = np.array([[0.5, np.nan, 1.0], [np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf], [np.nan, 2.0, 0.0],
+                  [1.0, -np.inf, 3.0]])
+    y = np.array([0, 1, 2, 1, 2])
+    t = Tensor(z, requires_grad=True)
+    loss = F.cross_entropy(t, y, reduction="none")
+    loss.backward(np.ones(5))
+    assert np.all(np.isnan(loss.data[:4])) and np.all(np.isnan(t.grad[:4]))
+    zt = torch.tensor(z, requires_grad=True)
+    lt = TF.cross_entropy(zt, torch.tensor(y), reduction="none")
+    lt.backward(torch.ones(5, dtype=torch.float64))
+    assert np.all(np.isnan(lt.detach().numpy()[:4]))
+    close(loss.data[4], lt.detach().numpy()[4])
+    close(t.grad[4], zt.grad.numpy()[4])
+
+
+def test_cross_entropy_of_other_dtypes_computes_in_float():
+    """float16 logits compute in float32, integer logits in float64 (one kernel per float type)."""
+    y = np.array([0, 2])
+    half = F.cross_entropy(np.array([[1, 2, 3], [3, 2, 1]], np.float16), y)
+    ints = F.cross_entropy(np.array([[1, 2, 3], [3, 2, 1]]), y)
+    assert half.data.dtype == np.float32 and ints.data.dtype == np.float64
+    want = np.log(np.exp([1, 2, 3]).sum()) - 1  # both rows: log Σe − the smallest logit
+    close(ints.data, want)
+    np.testing.assert_allclose(half.data, want, rtol=1e-6)
+
+
 # -- layers ------------------------------------------------------------------------------------------
 def copy_params(ours_model, torch_params):
     """Load our packed float64 θ from torch parameters given in our layout order."""

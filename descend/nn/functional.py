@@ -121,6 +121,10 @@ def _act_kernels():
     return kernels("descend.nn._act_kernels")
 
 
+def _loss_kernels():
+    return kernels("descend.nn._loss_kernels")
+
+
 # -- activations ------------------------------------------------------------------------------
 class Sigmoid(Function):
     """σ(x) = 1/(1+e⁻ˣ), computed without overflow; σ' = σ(1−σ)."""
@@ -277,8 +281,9 @@ def softmax(z, axis: int = -1):
     return Tensor.apply(Softmax(), z, axis=axis)
 
 
-def check_labels(y, n: int, num_classes: int) -> np.ndarray:
-    """Validate integer class labels for N samples and C classes; returns them as an int array."""
+def check_labels(y, n: int, num_classes: int, *, check_range: bool = True) -> np.ndarray:
+    """Validate integer class labels for N samples and C classes; returns them as an int array.
+    ``check_range=False`` leaves the 0..C−1 check to the caller (cross-entropy's kernel does it in its pass)."""
     y = _data(y)
     if y.ndim != 1 or len(y) != n:
         raise ValueError(f"labels must be a 1-D array with one class index per sample: got shape {y.shape} "
@@ -291,39 +296,45 @@ def check_labels(y, n: int, num_classes: int) -> np.ndarray:
         y = y.astype(np.intp)
     elif y.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices, got dtype {y.dtype}")
-    if n and (y.min() < 0 or y.max() >= num_classes):
-        bad = y[(y < 0) | (y >= num_classes)][:3]
-        raise ValueError(f"labels out of range: {bad.tolist()} not in 0..{num_classes - 1} "
-                         f"(the output has C={num_classes} classes); fix the labels or the output size")
+    if check_range and n and (y.min() < 0 or y.max() >= num_classes):
+        raise _label_range_error(y, num_classes)
     return y
+
+
+def _label_range_error(y, num_classes: int) -> ValueError:
+    bad = y[(y < 0) | (y >= num_classes)][:3]
+    return ValueError(f"labels out of range: {bad.tolist()} not in 0..{num_classes - 1} "
+                      f"(the output has C={num_classes} classes); fix the labels or the output size")
 
 
 class CrossEntropy(Function):
     """Mean softmax cross-entropy of logits z (N, C) and integer labels y (N,).
 
     L = (1/N) Σᵢ (log Σⱼ e^{zᵢⱼ} − z_{i,yᵢ});  dz = (softmax(z) − onehot(y)) / N.
-    Exact for logits of ±1000 (log-sum-exp shifted by the row max).
+    Exact for logits of ±1000 (log-sum-exp shifted by the row max). One Numba pass each way
+    (``_loss_kernels``), which also checks that every label is in 0..C−1.
     """
 
     def forward(self, z, y, reduction="mean"):
         n = z.shape[0]
-        logp = _log_softmax(z, axis=1)
-        self.logp, self.y, self.reduction = logp, y, reduction
-        losses = -logp[np.arange(n), y]
+        z = z.astype(np.result_type(z.dtype, np.float32), copy=False)  # float32 or float64 arithmetic
+        p, losses = np.empty(z.shape, z.dtype), np.empty(n, z.dtype)
+        bad, total = _loss_kernels().softmax_xent(z, y, p, losses)
+        if bad:
+            raise _label_range_error(y, z.shape[1])
+        self.p, self.y, self.reduction = p, y, reduction
         if reduction == "none":
             return losses
-        total = losses.sum()
         return np.asarray(total / n if reduction == "mean" else total, dtype=z.dtype)
 
     def backward(self, g):
-        n = self.logp.shape[0]
-        grad = np.exp(self.logp)
-        grad[np.arange(n), self.y] -= 1
+        p, n = self.p, self.p.shape[0]
         if self.reduction == "none":
-            grad *= g[:, None]
+            scale = np.asarray(g, p.dtype).reshape(n)
         else:
-            grad *= g / n if self.reduction == "mean" else g
-        return grad, None
+            scale = np.asarray(g / n if self.reduction == "mean" else g, p.dtype).reshape(1)
+        _loss_kernels().xent_grad(p, self.y, scale)  # in place: the graph is freed after one backward
+        return p, None
 
 
 def _check_reduction(reduction):
@@ -337,7 +348,7 @@ def cross_entropy(logits, y, *, reduction: str = "mean"):
     z = _data(logits)
     if z.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got shape {z.shape}")
-    y = check_labels(y, z.shape[0], z.shape[1])
+    y = check_labels(y, z.shape[0], z.shape[1], check_range=False)  # the range: in the kernel's pass
     return Tensor.apply(CrossEntropy(), logits, y, reduction=reduction)
 
 
