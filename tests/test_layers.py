@@ -208,18 +208,37 @@ def test_maxout_layer_forward_is_the_max_over_pieces():
 
 
 # -- Linear + ReLU fused inside Sequential -------------------------------------------------------
-def _mlp(features, bias=True):
-    return nn.Sequential(nn.Linear(features, 7, bias=bias, rng=np.random.default_rng(0)), nn.ReLU(),
-                         nn.Linear(7, 3, rng=np.random.default_rng(1)))
+def _mlp(features, bias=True, hidden=7, last=None):
+    return nn.Sequential(nn.Linear(features, hidden, bias=bias, rng=np.random.default_rng(0)), nn.ReLU(),
+                         last or nn.Linear(hidden, 3, rng=np.random.default_rng(1)))
+
+
+# (samples, features, hidden, third layer): small products; a wide hidden layer, computed transposed
+# (see F._product), whose gradient comes back transposed too; and one whose gradient comes back
+# row-major (Sigmoid's backward of a row-major incoming gradient)
+SHAPES = {"small": (9, 4, 7, None), "wide": (64, 300, 400, None), "wide-mixed": (64, 300, 400, nn.Sigmoid)}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
-def test_sequential_fuses_linear_relu_with_the_same_bits(dtype, bias):
-    x = np.random.default_rng(3).standard_normal((9, 4))
-    results = run_both_ways(_mlp(4, bias), x, dtype)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sequential_fuses_linear_relu_with_the_same_bits(dtype, bias, shape):
+    n, d, h, last = SHAPES[shape]
+    x = np.random.default_rng(3).standard_normal((n, d))
+    results = run_both_ways(_mlp(d, bias, h, last and last()), x, dtype)
     assert results[0][1].dtype == dtype
     assert_same_bits(results, "LinearReLU")
+
+
+def test_wide_products_come_transposed_and_equal_the_plain_product():
+    """The wide cases above do take the transposed path, and its values are those of x @ w.T."""
+    r = np.random.default_rng(0)
+    x, w = r.standard_normal((64, 300)), r.standard_normal((400, 300))
+    for fn in (F.linear, F.linear_relu):
+        y = fn(Tensor(x), Tensor(w)).data
+        assert F._transposed(y) and y.shape == (64, 400)
+    np.testing.assert_allclose(F.linear(Tensor(x), Tensor(w)).data, x @ w.T, rtol=1e-12)
+    assert not F._transposed(F.linear(Tensor(x[:9, :4]), Tensor(w[:7, :4])).data)  # small: row-major
 
 
 def test_fused_linear_relu_keeps_nan_like_relu():

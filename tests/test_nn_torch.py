@@ -82,6 +82,10 @@ PAIRS = [
          [normal(4, 3), normal(4, 3)]),
     Pair("linear_relu", F.linear_relu, lambda x, w, b: TF.relu(TF.linear(x, w, b)), [normal(6, 3), normal(5, 3), normal(5)]),
     Pair("linear_relu-no-bias", F.linear_relu, lambda x, w: TF.relu(TF.linear(x, w)), [normal(6, 3), normal(5, 3)]),
+    # wide results (128×160 ≥ F.TALL_MIN elements): computed transposed, forward and backward
+    Pair("linear-wide", F.linear, TF.linear, [normal(128, 20), normal(160, 20), normal(160)]),
+    Pair("linear_relu-wide", F.linear_relu, lambda x, w, b: TF.relu(TF.linear(x, w, b)),
+         [normal(128, 20), normal(160, 20), normal(160)]),
     Pair("bce_with_logits-mean", F.bce_with_logits, TF.binary_cross_entropy_with_logits,
          [normal(4, 3, scale=5), unit(4, 3)]),
     Pair("bce_with_logits-sum", lambda z, t: F.bce_with_logits(z, t, reduction="sum"),

@@ -39,3 +39,32 @@ def relu_backward_bias(g, out, gz, gb):
             gz[n, j] = v
             if gb is not None:
                 gb[j] += v
+
+
+# The same for a product laid out column by column (``functional._product``'s wide results): the kernels
+# get the C-contiguous transpose, one row per feature, so the bias is one number per row.
+
+
+@njit(cache=True, error_model="numpy")
+def bias_relu_rows(yt, b):
+    """In place on yt = yᵀ (features × samples): yt[j, n] ← max(yt[j, n] + b[j], 0), NaN kept."""
+    rows, cols = yt.shape
+    for j in range(rows):
+        if b is not None:
+            bj = b[j]
+            for n in range(cols):
+                v = yt[j, n] + bj
+                yt[j, n] = 0 if v <= 0 else v
+        else:
+            for n in range(cols):
+                v = yt[j, n]
+                yt[j, n] = 0 if v <= 0 else v
+
+
+@njit(cache=True, error_model="numpy")
+def relu_backward_rows(gt, outt, gzt):
+    """gzt[j, n] = gt[j, n] if outt[j, n] > 0 else 0, on the transposes (features × samples)."""
+    rows, cols = gt.shape
+    for j in range(rows):
+        for n in range(cols):
+            gzt[j, n] = gt[j, n] if outt[j, n] > 0 else 0
