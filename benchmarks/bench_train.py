@@ -75,8 +75,10 @@ def torch_epoch(torch, X, y, sizes, bs, fused, steps=None):
 def sklearn_epoch(X, y, sizes, bs):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
+    # alpha=0: no L2 penalty, the objective the other loops minimize (scikit-learn computes the penalty
+    # term either way, so this changes no work: 1.61-1.83 s against 1.69-1.75 s with its default 1e-4)
     clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver="adam", batch_size=bs, max_iter=1,
-                        learning_rate_init=1e-3, random_state=0)
+                        learning_rate_init=1e-3, random_state=0, alpha=0.0)
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
