@@ -358,6 +358,7 @@ class CrossEntropy(Function):
         self.p, self.y, self.reduction = p, y, reduction
         if reduction == "none":
             return losses
+        total = np.float64(total)  # an empty batch's mean is NaN (with NumPy's warning), not an exception
         return np.asarray(total / n if reduction == "mean" else total, dtype=z.dtype)
 
     def backward(self, g):
