@@ -169,6 +169,14 @@ def test_cross_entropy_rows_with_nan_or_inf_are_nan_and_leave_other_rows_alone()
     close(t.grad[4], zt.grad.numpy()[4])
 
 
+def test_cross_entropy_of_an_empty_batch_is_nan_mean_zero_sum():
+    z, y = np.zeros((0, 3)), np.zeros(0, int)
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(F.cross_entropy(z, y).data)
+    assert F.cross_entropy(z, y, reduction="sum").data == 0.0
+    assert F.cross_entropy(z, y, reduction="none").data.shape == (0,)
+
+
 def test_cross_entropy_of_other_dtypes_computes_in_float():
     """float16 logits compute in float32, integer logits in float64 (one kernel per float type)."""
     y = np.array([0, 2])
