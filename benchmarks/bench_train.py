@@ -4,10 +4,14 @@ Run: .venv/bin/python benchmarks/bench_train.py
 Also the MNIST-1D-sized tiny network (40-100-100-10, batch 100) in steps per second. Every
 framework does the same work in the same process: shuffle, mini-batches, forward, backward,
 Adam update. Ratios < 1 mean descend is faster. descend runs with its defaults (divergence
-guard on, history recorded, no progress bar).
+guard on, history recorded, no progress bar). Before and after the table it prints the machine's
+limits as QUALITY.md asks (float32 matmul peak, copy bandwidth) and the time of one epoch's matrix
+products alone, the floor every framework on this BLAS shares: this VM's speed drifts between runs,
+and these lines show in which state a run found it.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -17,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import peer_torch, threads  # noqa: E402
+from _common import copy_bandwidth_gbs, matmul_peak_gflops, peer_torch, threads  # noqa: E402
 
 import descend  # noqa: E402
 from descend import nn, optim  # noqa: E402
@@ -86,6 +90,33 @@ def sklearn_epoch(X, y, sizes, bs):
     return time.perf_counter() - t
 
 
+def products_floor(sizes, n, bs, rounds=3) -> float:
+    """Seconds of one epoch's matrix products alone (forward, weight and input gradients, no input
+    gradient for the first layer), best of ``rounds``: what any framework on this BLAS spends at least."""
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal((o, i), dtype=np.float32) for i, o in zip(sizes, sizes[1:])]
+    best = math.inf
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for start in range(0, n, bs):
+            m = min(bs, n - start)
+            h = [rng.standard_normal((m, sizes[0]), dtype=np.float32)] if start == 0 else h[:1]
+            for w in ws:
+                h.append(h[-1] @ w.T)
+            g = h.pop()
+            for k in range(len(ws) - 1, -1, -1):
+                _ = g.T @ h[k]
+                if k:
+                    g = g @ ws[k]
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def machine_line(sizes, n, bs) -> str:
+    return (f"machine now: float32 matmul {matmul_peak_gflops():.0f} GFLOP/s (2048²), copy {copy_bandwidth_gbs():.0f} GB/s; "
+            f"one epoch's matrix products alone at batch {bs}: {products_floor(sizes, n, bs):.3f} s")
+
+
 def interleaved(fns: dict, repeat: int) -> dict:
     """Each function's times over ``repeat`` rounds, running them in turn within each round, so that
     drift in this shared machine's speed hits every framework alike."""
@@ -110,6 +141,7 @@ def main() -> None:
     descend_epoch(X[:2000], y[:2000], sizes, 128)  # warm up (Numba kernels load from cache)
     print(f"threads: {threads()}  — one epoch, 60,000 samples, MLP 784-512-256-10, Adam; best of 7 (batch 128) "
           "and 3 (batch 32) interleaved rounds")
+    print(machine_line(sizes, len(X), 128))
     print(f"{'batch':>6} {'descend s':>10} {'torch s':>8} {'torch fused s':>14} {'sklearn s':>10} "
           f"{'/torch':>7} {'/fused':>7} {'/sklearn':>9}")
     nan = float("nan")
@@ -126,6 +158,8 @@ def main() -> None:
                (("torch", times.get("torch")), ("fused", times.get("fused")), ("sklearn", times["sklearn"]))}
         print(f"{'':>6} {'median of the per-round ratios':>45} {med['torch']:>7.3f} {med['fused']:>7.3f} "
               f"{med['sklearn']:>9.3f}")
+
+    print(machine_line(sizes, len(X), 128).replace("machine now", "machine after"))
 
     tiny = (40, 100, 100, 10)
     Xs, ys = data(4000, 40, 10)
