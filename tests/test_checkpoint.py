@@ -207,3 +207,36 @@ def test_a_checkpoint_holds_everything_needed(tmp_path):
     assert meta["rng"]["bit_generator"] == "PCG64"
     assert [tuple(e[1]) for e in meta["layout"]] == [(16, 5), (16,), (3, 16), (3,)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]  # no temp files left
+
+
+def test_checkpoints_store_column_major_weights_row_major(tmp_path):
+    """θ's own order keeps a narrowing Linear's weight column-major; on disk every parameter is row-major
+    (the layout the file has always had), and resume and load_model convert back exactly."""
+    from descend.train import load_model
+    X, y = blobs(300, features=300, classes=4)
+    path, straight_path = tmp_path / "c.safetensors", tmp_path / "s.safetensors"
+
+    def model():
+        return mlp((300, 100, 4))
+
+    straight, opt = model(), Adam()
+    fit(straight, X, y, optimizer=opt, steps=12, batch_size=32, checkpoint=straight_path)
+    assert straight._packed_params.layout[0].order == "F"
+    arrays, _ = load_checkpoint(straight_path)
+    row_major = np.concatenate([p.data.ravel() for p in straight.parameters()])
+    assert np.array_equal(arrays["theta"], row_major)
+    assert not np.array_equal(arrays["theta"], straight._packed_params.theta)
+    assert np.array_equal(arrays["optimizer.m"], straight._packed_params.canonical(opt.state["m"]))
+
+    half = model()
+    fit(half, X, y, optimizer=Adam(), steps=5, batch_size=32, checkpoint=path)
+    resumed = model()
+    fit(resumed, X, y, optimizer=Adam(), steps=12, batch_size=32, checkpoint=path, resume=path)
+    assert np.array_equal(resumed._packed_params.theta, straight._packed_params.theta)  # bit for bit
+    a, b = load_checkpoint(path)[0], arrays
+    for k in b:
+        assert np.array_equal(a[k], b[k], equal_nan=True), k  # optimizer state included
+
+    loaded = load_model(model(), straight_path, best=False)
+    for p, q in zip(loaded.parameters(), straight.parameters()):
+        assert np.array_equal(p.data, q.data)

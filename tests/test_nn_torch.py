@@ -190,9 +190,10 @@ def test_cross_entropy_of_other_dtypes_computes_in_float():
 
 # -- layers ------------------------------------------------------------------------------------------
 def copy_params(ours_model, torch_params):
-    """Load our packed float64 θ from torch parameters given in our layout order."""
+    """Load our packed float64 θ from torch parameters given in our layout order (torch's vector lists each
+    parameter row-major: ``Params.canonical`` order)."""
     params = descend.pack(ours_model, dtype=np.float64)
-    params.theta[:] = np.concatenate([p.detach().numpy().ravel() for p in torch_params])
+    params.theta[:] = params.from_canonical(np.concatenate([p.detach().numpy().ravel() for p in torch_params]))
     return params
 
 
@@ -220,12 +221,15 @@ def test_parameterless_layer_matches_torch(ours, theirs):
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
-def test_linear_layer_matches_torch(bias):
+@pytest.mark.parametrize("sizes", [(4, 3), (200, 100), (100, 200)], ids=["small", "narrowing", "widening"])
+def test_linear_layer_matches_torch(bias, sizes):
+    """The narrowing layer's weight lives column-major in θ (Entry.order "F"), the others row-major."""
     r = np.random.default_rng(2)
-    theirs = torch.nn.Linear(4, 3, bias=bias, dtype=torch.float64)
-    ours = nn.Linear(4, 3, bias=bias, rng=r)
+    theirs = torch.nn.Linear(*sizes, bias=bias, dtype=torch.float64)
+    ours = nn.Linear(*sizes, bias=bias, rng=r)
     params = copy_params(ours, theirs.parameters())
-    x = r.standard_normal((6, 4))
+    assert params.entry("weight").order == ("F" if sizes == (200, 100) else "C")
+    x = r.standard_normal((6, sizes[0]))
     xo, xt = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yo, yt = ours(xo), theirs(xt)
     close(yo, yt)
@@ -234,7 +238,7 @@ def test_linear_layer_matches_torch(bias):
     yo.backward(g)
     yt.backward(torch.tensor(g))
     close(xo.grad, xt.grad, "input")
-    close(params.grad, torch.cat([p.grad.ravel() for p in theirs.parameters()]), "θ gradient")
+    close(params.canonical(params.grad), torch.cat([p.grad.ravel() for p in theirs.parameters()]), "θ gradient")
 
 
 def test_maxout_layer_matches_torch_linear_plus_amax():
@@ -251,7 +255,7 @@ def test_maxout_layer_matches_torch_linear_plus_amax():
     yo.backward(g)
     yt.backward(torch.tensor(g))
     close(xo.grad, xt.grad)
-    close(params.grad, torch.cat([p.grad.ravel() for p in lin.parameters()]))
+    close(params.canonical(params.grad), torch.cat([p.grad.ravel() for p in lin.parameters()]))
 
 
 @pytest.mark.parametrize("shape", [(8, 3), (6, 3, 4)], ids=["N-D", "N-D-L"])
@@ -275,7 +279,7 @@ def test_batchnorm1d_training_steps_then_eval_match_torch(shape, momentum):
         yo.backward(g)
         yt.backward(torch.tensor(g))
         close(xo.grad, xt.grad, f"input gradient, step {step}")
-        close(params.grad, torch.cat([theirs.weight.grad, theirs.bias.grad]), f"γ, β gradients, step {step}")
+        close(params.canonical(params.grad), torch.cat([theirs.weight.grad, theirs.bias.grad]), f"γ, β gradients, step {step}")
         close(ours.running_mean, theirs.running_mean, f"running_mean, step {step}")
         close(ours.running_var, theirs.running_var, f"running_var, step {step}")
     ours.eval()
@@ -290,7 +294,7 @@ def test_batchnorm1d_training_steps_then_eval_match_torch(shape, momentum):
     yo.backward(g)
     yt.backward(torch.tensor(g))
     close(xo.grad, xt.grad, "eval input gradient")
-    close(params.grad, torch.cat([theirs.weight.grad, theirs.bias.grad]), "eval γ, β gradients")
+    close(params.canonical(params.grad), torch.cat([theirs.weight.grad, theirs.bias.grad]), "eval γ, β gradients")
     running = (ours.running_mean.copy(), ours.running_var.copy())
     ours(Tensor(x))
     np.testing.assert_array_equal(ours.running_mean, running[0])  # eval leaves the statistics alone
@@ -324,7 +328,7 @@ def test_mlp_whole_model_gradient_in_theta_order_matches_torch(loss):
     params.zero_grad()
     ours_loss.backward()
     theirs_loss.backward()
-    close(params.grad, torch.cat([p.grad.ravel() for p in theirs.parameters()]), "θ gradient")
+    close(params.canonical(params.grad), torch.cat([p.grad.ravel() for p in theirs.parameters()]), "θ gradient")
 
 
 def test_mlp_with_batchnorm_gradient_matches_torch():
@@ -347,5 +351,5 @@ def test_mlp_with_batchnorm_gradient_matches_torch():
         close(lo, lt)
         lo.backward()
         lt.backward()
-        close(params.grad, torch.cat([p.grad.ravel() for p in theirs.parameters()]), f"step {step}")
+        close(params.canonical(params.grad), torch.cat([p.grad.ravel() for p in theirs.parameters()]), f"step {step}")
         close(ours[1].running_var, theirs[1].running_var)

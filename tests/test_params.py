@@ -246,3 +246,49 @@ def test_shared_parameter_objects_and_empty_models_are_refused():
         descend.pack(nn.Sequential(lin, lin))
     with pytest.raises(ValueError, match="no parameters"):
         descend.pack(nn.Sequential(nn.ReLU()))
+
+
+# -- column-major parameters (a Linear with more inputs than outputs, see descend.nn.params.Entry) ----------
+def wide_model():
+    r = np.random.default_rng(0)
+    return nn.Sequential(nn.Linear(200, 100, rng=r), nn.ReLU(), nn.Linear(100, 200, rng=r), nn.ReLU(),
+                         nn.Linear(200, 10, rng=r))
+
+
+def test_pack_keeps_column_major_weights_and_converts_to_the_row_major_order():
+    model = wide_model()
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    params = descend.pack(model)
+    # only the narrowing layer big enough to matter (200×100) is column-major
+    assert [e.order for e in params.layout] == ["F", "C", "C", "C", "C", "C"]
+    for e, p in zip(params.layout, model.parameters()):
+        assert np.shares_memory(p.data, params.theta) and np.shares_memory(p.grad, params.grad)
+        assert np.array_equal(p.data, before[e.name]) and np.array_equal(params.view(e.name), p.data)
+        assert (p.data.ndim == 2 and not p.data.flags.c_contiguous) == (e.order == "F")
+    row_major = np.concatenate([p.data.ravel() for p in model.parameters()])
+    assert not np.array_equal(params.theta, row_major)  # θ's own order differs ...
+    assert np.array_equal(params.canonical(params.theta), row_major)  # ... and converts exactly
+    assert np.array_equal(params.from_canonical(row_major), params.theta)
+    stack = np.stack([params.theta, 2 * params.theta])  # along the last axis, as L-BFGS's history
+    assert np.array_equal(params.canonical(stack), np.stack([row_major, 2 * row_major]))
+    small = descend.pack(make_model())
+    assert all(e.order == "C" for e in small.layout) and small.canonical(small.theta) is small.theta
+
+
+def test_column_major_weights_train_as_row_major_ones():
+    """The same network with its weights forced row-major gives the same loss and gradient (to rounding:
+    the BLAS products run in another orientation)."""
+    x = np.random.default_rng(1).standard_normal((64, 200)).astype(np.float32)
+    y = np.arange(64) % 10
+    grads = []
+    for force_c in (False, True):
+        model = wide_model()
+        if force_c:
+            for p in model.parameters():
+                p.data = np.ascontiguousarray(p.data)
+        params = descend.pack(model)
+        assert (params.layout[0].order == "C") == force_c
+        params.zero_grad()
+        nn.cross_entropy(model(Tensor(x)), y).backward()
+        grads.append(params.canonical(params.grad).copy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7)

@@ -63,7 +63,12 @@ class Linear(Function):
         if nw:
             sink = self._sinks()[1]
             if x.ndim == 2:
-                gw = np.matmul(g.T, x, out=sink) if sink is not None else g.T @ x
+                if sink is None:
+                    gw = g.T @ x
+                elif _transposed(sink):  # a column-major weight (Linear with more inputs than outputs)
+                    gw = np.matmul(x.T, g, out=sink.T).T  # its gradient as a tall product, in place
+                else:
+                    gw = np.matmul(g.T, x, out=sink)
             else:
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         return (gx, gw, gb) if self.has_b else (gx, gw)

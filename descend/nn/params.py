@@ -17,17 +17,28 @@ __all__ = ["Entry", "Params", "pack"]
 
 @dataclass(frozen=True)
 class Entry:
-    """Where one parameter lives in θ: ``theta[offset:offset + size].reshape(shape)``."""
+    """Where one parameter lives in θ: ``theta[offset:offset + size].reshape(shape, order=order)``.
+
+    ``order`` is "C" (row-major), or "F" (column-major) for a parameter created column-major: ``pack``
+    keeps each parameter's memory order. A ``Linear`` weight with more inputs than outputs is one:
+    its gradient, xᵀ·G, is then a tall product, which OpenBLAS computes faster on a busy machine
+    (see ``functional._product``). Checkpoints store θ with every parameter row-major.
+    """
 
     name: str
     shape: tuple
     offset: int
     size: int
     kind: str
+    order: str = "C"
 
     @property
     def slice(self) -> slice:
         return slice(self.offset, self.offset + self.size)
+
+    def view(self, vec: np.ndarray) -> np.ndarray:
+        """This parameter's view of a θ-sized vector (``theta``, ``grad`` or an optimizer's state)."""
+        return vec[self.slice].reshape(self.shape, order=self.order)
 
 
 class Params:
@@ -40,6 +51,13 @@ class Params:
         self.grad = grad
         self.layout = layout
         self._parameters = parameters
+        # θ's positions in canonical order (every parameter row-major), or None when that is θ's own
+        self._canon = None
+        if any(e.order != "C" for e in layout):
+            self._canon = np.arange(theta.size)
+            for e in layout:
+                if e.order != "C":
+                    self._canon[e.slice] = e.view(self._canon).ravel()
 
     def __len__(self) -> int:
         return self.theta.size
@@ -60,7 +78,7 @@ class Params:
             self.grad.fill(0)
         for p, e in zip(self._parameters, self.layout):
             if p.grad is None or p.grad.base is not self.grad:  # re-attach if someone rebound p.grad
-                p.grad = self.grad[e.slice].reshape(e.shape)
+                p.grad = e.view(self.grad)
             p._grad_zero = True
 
     def zero_unwritten(self) -> None:
@@ -77,8 +95,20 @@ class Params:
 
     def view(self, name: str, of: str = "theta") -> np.ndarray:
         """The view of ``theta`` (or ``grad``) holding parameter ``name``."""
-        e = self.entry(name)
-        return getattr(self, of)[e.slice].reshape(e.shape)
+        return self.entry(name).view(getattr(self, of))
+
+    def canonical(self, vec: np.ndarray) -> np.ndarray:
+        """A θ-indexed array (last axis of θ's size) with every parameter row-major, as checkpoints store
+        θ and as ``np.concatenate([p.data.ravel() for p in model.parameters()])`` lists it."""
+        return vec if self._canon is None else vec[..., self._canon]
+
+    def from_canonical(self, vec: np.ndarray) -> np.ndarray:
+        """The inverse of ``canonical``: θ's own order from the row-major one."""
+        if self._canon is None:
+            return vec
+        out = np.empty_like(vec)
+        out[..., self._canon] = vec
+        return out
 
     def mask(self, *kinds: str) -> np.ndarray:
         """Boolean mask over θ selecting parameters of the given kinds ("weight", "bias", "scale", "shift")."""
@@ -118,8 +148,8 @@ class Params:
 def pack(model, *, dtype=np.float32) -> Params:
     """Pack ``model``'s parameters into one contiguous vector θ of ``dtype`` (float32 or float64).
 
-    Every parameter's ``data`` becomes a view of θ and its ``grad`` a view of the flat gradient;
-    rebinding a packed parameter's array raises. Buffers are converted to the same dtype.
+    Every parameter's ``data`` becomes a view of θ and its ``grad`` a view of the flat gradient, in the
+    parameter's own memory order (``Entry.order``); rebinding a packed parameter's array raises. Buffers are converted to the same dtype.
     Packing again (e.g. in float64 for a gradient check) moves the parameters to a new θ.
     """
     dtype = np.dtype(dtype)
@@ -141,13 +171,15 @@ def pack(model, *, dtype=np.float32) -> Params:
     offset = 0
     for name, p in named:
         n = p.data.size
-        theta[offset:offset + n] = p.data.ravel()
-        p._data = theta[offset:offset + n].reshape(p.data.shape)
-        p.grad = grad[offset:offset + n].reshape(p._data.shape)
+        column_major = p.data.ndim > 1 and p.data.flags.f_contiguous and not p.data.flags.c_contiguous
+        e = Entry(name, tuple(p.data.shape), offset, n, p.kind, "F" if column_major else "C")
+        theta[e.slice] = p.data.ravel(order=e.order)
+        p._data = e.view(theta)
+        p.grad = e.view(grad)
         p._packed = True
         p.name = name
         p._grad_zero = True
-        layout.append(Entry(name, tuple(p._data.shape), offset, n, p.kind))
+        layout.append(e)
         offset += n
     for mod_name, module in model.named_modules():
         for b in module._buffers:

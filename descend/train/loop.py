@@ -56,6 +56,16 @@ class FitState:
     save: Callable | None = field(default=None, repr=False)
 
 
+def _on_disk(params: Params, arrays: dict, convert) -> dict:
+    """``arrays`` with ``convert`` (``params.canonical`` to save, ``params.from_canonical`` to load) applied
+    to those indexed by θ — θ itself, the last good and best θ, and optimizer and callback arrays whose last
+    axis has θ's length — so that a checkpoint holds every parameter row-major whatever θ's own order."""
+    n = params.theta.size
+    return {k: convert(v) if ((k in ("theta", "good.theta", "best.theta") or k.startswith(("optimizer.", "callback")))
+                              and v.ndim and v.shape[-1] == n) else v
+            for k, v in arrays.items()}
+
+
 def _packed(model, dtype) -> Params:
     params = getattr(model, "_packed_params", None)
     if params is None or params.theta.dtype != dtype or not all(p._packed for p in model.parameters()):
@@ -241,7 +251,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
             meta["preprocess"] = {k: v for k, v in pre_state.items() if not isinstance(v, np.ndarray)}
         if aug_rng is not None:
             meta["aug_rng"] = aug_rng.bit_generator.state
-        return arrays, meta
+        return _on_disk(params, arrays, params.canonical), meta
 
     def save(path=None) -> None:
         arrays, meta = snapshot()
@@ -251,6 +261,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
 
     if loaded is not None:
         arrays, meta = loaded
+        arrays = _on_disk(params, arrays, params.from_canonical)
         # check everything before changing anything: a refused checkpoint leaves model and optimizer as they were
         ckpt.check_layout([[e.name, list(e.shape), str(theta.dtype)] for e in params.layout], meta["layout"])
         missing = [k for k in params.buffers() if f"buffer.{k}" not in arrays]

@@ -31,7 +31,7 @@ def load_model(model, path, *, best: bool = True, dtype=np.float32):
         state = dict(meta["preprocess"])
         state.update({k[len("preprocess."):]: v for k, v in arrays.items() if k.startswith("preprocess.")})
         preprocess = from_preprocess_state(state)
-    params.theta[...] = arrays["best.theta" if use_best else "theta"]
+    params.theta[...] = params.from_canonical(arrays["best.theta" if use_best else "theta"])  # stored row-major
     for k, v in params.buffers().items():
         v[...] = arrays[prefix + k]
     object.__setattr__(model, "preprocess", preprocess)
