@@ -149,8 +149,8 @@ def pack(model, *, dtype=np.float32) -> Params:
     """Pack ``model``'s parameters into one contiguous vector θ of ``dtype`` (float32 or float64).
 
     Every parameter's ``data`` becomes a view of θ and its ``grad`` a view of the flat gradient, in the
-    parameter's own memory order (``Entry.order``); rebinding a packed parameter's array raises. Buffers are converted to the same dtype.
-    Packing again (e.g. in float64 for a gradient check) moves the parameters to a new θ.
+    parameter's own memory order (``Entry.order``); rebinding a packed parameter's array raises.
+    Buffers are converted to the same dtype. Packing again (e.g. in float64 for a gradient check) moves the parameters to a new θ.
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
