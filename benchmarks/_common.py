@@ -1,9 +1,11 @@
 """Shared helpers for the benchmarks: timing, and the machine's limits measured in the same run."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import statistics
 import time
+from multiprocessing import shared_memory
 
 import numpy as np
 
@@ -37,6 +39,75 @@ def copy_bandwidth_gbs(n: int = 50_000_000) -> float:
     b = np.empty_like(a)
     t = timeit(lambda: np.copyto(b, a), repeat=5, number=2, warmup=1)
     return 2 * a.nbytes / t / 1e9
+
+
+def _ping(name: str, side: int, cpu: int, n: int) -> None:
+    """One side of ``core_round_trip_ns``: pinned to ``cpu``, hand the shared word back and forth ``n`` times."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        raise SystemExit(1) from None  # the caller reports no round trip
+    shm = shared_memory.SharedMemory(name=name)
+    word = shm.buf.cast("q")  # [0] the ball, [1 + side] that side is ready, [3] go, [4 + side] its nanoseconds
+    word[1 + side] = 1
+    while word[3] == 0:
+        pass
+    t = time.perf_counter_ns()
+    for _ in range(n):
+        if side == 0:
+            word[0] = 1
+            while word[0] != 0:
+                pass
+        else:
+            while word[0] != 1:
+                pass
+            word[0] = 0
+    word[4 + side] = time.perf_counter_ns() - t
+    del word
+    shm.close()
+
+
+def core_round_trip_ns(n: int = 100_000) -> float | None:
+    """How long a cache line takes to go from one core to the other and back (ns), measured by two processes
+    pinned to the first two CPUs that take turns writing one shared word.
+
+    It tells where the host placed this VM's two vCPUs, which it changes every few minutes. A compiled
+    probe on this project's VM measured 70–160 ns, the latency of two cores on one die (CCD), or
+    350–650 ns, as across dies; this probe, whose Python loop adds its own time, ~270–360 and ~550–650 ns.
+    In the slow placement every product that OpenBLAS splits between two threads, and every array that
+    one thread writes and the other reads, costs more: epochs of every framework in ``bench_train.py``
+    take 17–35 % longer.
+    None where processes cannot be pinned (not Linux, or a single CPU)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    shm = shared_memory.SharedMemory(create=True, size=64)
+    word = shm.buf.cast("q")
+    try:
+        for i in range(6):
+            word[i] = 0
+        sides = [ctx.Process(target=_ping, args=(shm.name, side, cpus[side], n)) for side in (0, 1)]
+        for p in sides:
+            p.start()
+        while not (word[1] and word[2]):
+            if not all(p.is_alive() for p in sides):  # a side could not pin itself, or failed
+                break
+            time.sleep(0.001)
+        else:
+            word[3] = 1
+        for p in sides:
+            p.join(timeout=10)
+        if any(p.exitcode != 0 for p in sides):
+            for p in sides:
+                p.kill()
+                p.join()
+            return None
+        return max(word[4], word[5]) / n
+    finally:
+        del word
+        shm.close()
+        shm.unlink()
 
 
 def threads() -> int:

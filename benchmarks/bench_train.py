@@ -7,7 +7,9 @@ Adam update. Ratios < 1 mean descend is faster. descend runs with its defaults (
 guard on, history recorded, no progress bar). Before and after the table it prints the machine's
 limits as QUALITY.md asks (float32 matmul peak, copy bandwidth) and the time of one epoch's matrix
 products alone, the floor every framework on this BLAS shares: this VM's speed drifts between runs,
-and these lines show in which state a run found it.
+and these lines show in which state a run found it. The core-to-core round trip says where the host
+placed the two vCPUs (``_common.core_round_trip_ns``): ~300 ns, apparently on one die; ~600 ns,
+apparently on two, where every framework is slower.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import copy_bandwidth_gbs, matmul_peak_gflops, peer_torch, threads  # noqa: E402
+from _common import copy_bandwidth_gbs, core_round_trip_ns, matmul_peak_gflops, peer_torch, threads  # noqa: E402
 
 import descend  # noqa: E402
 from descend import nn, optim  # noqa: E402
@@ -113,7 +115,10 @@ def products_floor(sizes, n, bs, rounds=3) -> float:
 
 
 def machine_line(sizes, n, bs) -> str:
-    return (f"machine now: float32 matmul {matmul_peak_gflops():.0f} GFLOP/s (2048²), copy {copy_bandwidth_gbs():.0f} GB/s; "
+    trip = core_round_trip_ns()
+    trip = "n/a" if trip is None else f"{trip:.0f} ns"
+    return (f"machine now: float32 matmul {matmul_peak_gflops():.0f} GFLOP/s (2048²), "
+            f"copy {copy_bandwidth_gbs():.0f} GB/s, core-to-core round trip {trip}; "
             f"one epoch's matrix products alone at batch {bs}, row-major as plain NumPy code computes them: "
             f"{products_floor(sizes, n, bs):.3f} s")
 
