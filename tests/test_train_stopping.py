@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _trainutil import Recorder, blobs, mlp, one_numba_thread  # noqa: F401 (fixture)
 
-from descend.optim import SGD, Adam
+from descend.optim import SGD, Adam, NAdam
 from descend.train import (AnyOf, Divergence, EarlyStopping, History, MaxEpochs, MaxSteps, SmallLossChange,
                            SmallParamChange, TimeLimit, fit)
 
@@ -284,3 +284,87 @@ def test_any_of_in_fit():
 def test_time_limit_alone_is_a_limit():
     h = fit(mlp(), X, Y, optimizer=Adam(), stopping=[TimeLimit(0.05)], batch_size=16)
     assert h.stop_reason.startswith("time limit of 0.05 s")
+
+
+# ------------------------------------------------------- the last good θ: replayed or kept as copies
+
+
+def _divergence_run(monkeypatch, spike_at, *, copies, save_at=None, path=None, optimizer=Adam):
+    """A run with dropout, batch norm, augmentation, L2 and a learning-rate spike at ``spike_at`` (diverging
+    two steps later), with fit keeping copies of θ (``copies``) or replaying from anchors taken every 5 steps
+    and at each epoch start (13 batches an epoch). Returns everything the run leaves behind."""
+    from descend import nn
+    from descend.train import load_checkpoint, loop
+    from descend.train.loop import _generators
+    monkeypatch.setattr(loop, "ANCHOR_EVERY", 5)
+    monkeypatch.setattr(loop, "REPLAY_MIN_BATCHES", 10 ** 9 if copies else 8)
+    r = np.random.default_rng(0)
+    X = r.standard_normal((200, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    layers = [nn.Linear(6, 24, rng=np.random.default_rng(1)), nn.BatchNorm1d(24), nn.ReLU(),
+              nn.Dropout(0.3, rng=np.random.default_rng(2)), nn.Linear(24, 3, rng=np.random.default_rng(3))]
+    model, optimizer = nn.Sequential(*layers), optimizer(lr=0.01)
+
+    class SaveAt:  # a checkpoint a callback asks for: its "last good θ" too, and the gradient seen after it
+        grad = None
+
+        def on_step_end(self, state):
+            if state.step == save_at:
+                state.save(path)
+                self.grad = state.params.grad.copy()
+
+    lr = lambda step: 1e4 if step == spike_at else 0.01  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in the forward pass of the huge θ
+        h = fit(model, X, y, optimizer=optimizer, schedule=lr, schedule_unit="step", epochs=6, batch_size=16,
+                l2=1e-3, augment=lambda xb, g: xb + 0.1 * g.standard_normal(xb.shape, dtype=np.float32),
+                callbacks=[saver := SaveAt()], seed=4)
+    state = optimizer.state_dict()
+    return {"theta": model._packed_params.theta.copy(), "buffers": {k: v.copy() for k, v in model.named_buffers()},
+            "m": state.pop("m"), "v": state.pop("v"), "optimizer": state, "loss": h.step_loss,
+            "reason": h.stop_reason, "rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
+            "saved": load_checkpoint(path) if save_at else None, "grad": saver.grad}
+
+
+@pytest.mark.parametrize("optimizer", [Adam, NAdam])  # NAdam: a scalar state (μ product) as well
+@pytest.mark.parametrize("spike_at", [0, 3, 12, 20], ids=["first-step", "first-anchor", "epoch-start", "mid-epoch"])
+def test_divergence_replayed_last_good_theta_has_the_copies_bits(monkeypatch, tmp_path, spike_at, optimizer):
+    """The last good θ recomputed from an anchor (the default where it can be) is the one kept copies give,
+    bit for bit, and so are the optimizer state, buffers, generators, history and a mid-run checkpoint."""
+    kw = dict(save_at=spike_at - 1 if spike_at > 1 else None, optimizer=optimizer)
+    copies = _divergence_run(monkeypatch, spike_at, copies=True, path=tmp_path / "a.safetensors", **kw)
+    replay = _divergence_run(monkeypatch, spike_at, copies=False, path=tmp_path / "b.safetensors", **kw)
+    assert copies["reason"].endswith("diverged (learning rate too high?)") and len(copies["loss"]) == spike_at + 2
+    assert np.isfinite(copies["theta"]).all()
+    for k in ("theta", "m", "v"):
+        assert np.array_equal(copies[k], replay[k]), k
+    assert all(np.array_equal(copies["buffers"][k], replay["buffers"][k]) for k in copies["buffers"])
+    for k in ("optimizer", "rngs", "reason"):
+        assert copies[k] == replay[k], k
+    assert np.array_equal(copies["loss"], replay["loss"], equal_nan=True)
+    if kw["save_at"]:
+        (a, meta_a), (b, meta_b) = copies["saved"], replay["saved"]
+        assert sorted(a) == sorted(b) and "good.theta" in a
+        assert all(np.array_equal(a[k], b[k]) for k in a) and meta_a["clock"] == meta_b["clock"]
+        assert np.array_equal(copies["grad"], replay["grad"])  # the replay left the step's gradient in place
+
+
+def test_divergence_replay_that_does_not_reproduce_keeps_the_anchor_theta_and_warns():
+    """A closure that gives other losses the second time (here a loss that counts its calls) cannot be
+    replayed exactly: fit says so and keeps θ of the anchor, a good θ from before."""
+    from descend.nn import functional as F
+    calls = [0]
+
+    def drifting(out, yb):
+        calls[0] += 1
+        return F.cross_entropy(out, yb) * (1.0 + 1e-3 * calls[0])
+
+    rec, model = Recorder(), mlp()
+    lr = lambda step: 1e30 if step == 6 else 0.05  # noqa: E731
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = fit(model, X, Y, optimizer=Adam(lr=0.05), loss=drifting, schedule=lr, schedule_unit="step", epochs=5,
+                batch_size=16, callbacks=[rec])
+    assert h.steps == 8 and "diverged" in h.stop_reason
+    assert any("replaying steps 1–6" in str(w.message) for w in caught)
+    assert np.array_equal(model._packed_params.theta, rec.initial)

@@ -32,6 +32,11 @@ from .stopping import AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps, Tim
 
 __all__ = ["fit", "FitState"]
 
+# Replay instead of copies for divergence's last good θ (see fit): anchors every ANCHOR_EVERY steps bound
+# a replay to twice that; an epoch of fewer batches than REPLAY_MIN_BATCHES (full-batch methods) keeps copies.
+ANCHOR_EVERY = 256
+REPLAY_MIN_BATCHES = 8
+
 @dataclass
 class FitState:
     """What callbacks observe: the model and its θ, the optimizer, the history and the loop's clock.
@@ -230,6 +235,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
             arrays.update({f"preprocess.{k}": v for k, v in pre_state.items() if isinstance(v, np.ndarray)})
         if good is not None:
             arrays["good.theta"] = good  # divergence's "last good θ" (θ before the last step)
+        elif anchors:
+            arrays["good.theta"] = replayed(good_step)  # the same θ, recomputed (see replayed)
         if best["theta"] is not None:
             arrays["best.theta"] = best["theta"]
             arrays.update({f"best.buffer.{k}": v for k, v in best["buffers"].items()})
@@ -297,14 +304,98 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 s.update({k[len(f"callback{i}."):]: v for k, v in arrays.items() if k.startswith(f"callback{i}.")})
                 cb.load_state_dict(s)
 
-    # buffers for "last good θ" (divergence) and ‖Δθ‖: θ before the step, and the last θ known good
-    keep = divergence_rule is not None or needs_change
+    # Divergence's "last good θ" — θ before the step whose loss was the last good one — and ‖Δθ‖ need θ
+    # before each step. Kept as copies (``before``, ``good``), that is one more θ-sized write every step,
+    # 3–8 % of an epoch of the benchmark MLP. Where it can, fit keeps no copies: it takes "anchors" (θ,
+    # optimizer state, buffers and generators) at the start of the run, of every epoch and every
+    # ANCHOR_EVERY steps, and recomputes the last good θ from the newest anchor before it when it is wanted
+    # (a divergence, or a checkpoint a callback asks for), replaying the recorded batches and learning
+    # rates — the same bits, as each replayed loss is checked against the recorded one.
+    replay = (divergence_rule is not None and not needs_change and isinstance(optimizer, Optimizer)
+              and type(optimizer).state_dict is Optimizer.state_dict  # all its state in t, _scalars, .state
+              and checkpoint is None and resume is None and state.batches_per_epoch >= REPLAY_MIN_BATCHES)
+    keep = (divergence_rule is not None or needs_change) and not replay
     before = np.empty_like(theta) if keep else None
     fused_keep = keep and isinstance(optimizer, Optimizer)  # a user's own optimizer may lack step(keep=)
-    good = theta.copy() if divergence_rule is not None else None
+    good = theta.copy() if divergence_rule is not None and not replay else None
     if loaded is not None and good is not None and "good.theta" in arrays:
         good[...] = arrays["good.theta"]
+    anchors: list = []  # the last two, oldest first (replay mode)
+    taken = 0  # anchors taken so far
+    good_step = state.step  # the step after which θ was last known good (replay mode)
     out_box: list = [None]
+
+    def storage(with_grad: bool = False) -> dict:
+        return {"theta": np.empty_like(theta), "grad": np.empty_like(grad) if with_grad else None,
+                "state": {k: np.empty_like(v) for k, v in optimizer.state.items()}}
+
+    if replay:  # the optimizer's buffers now rather than at its first step, so that the two anchors' arrays
+        optimizer._ensure_state(theta)  # are allocated once, here, and the memory stays flat from now on
+        slots = [storage(), storage()]
+
+    def capture(into: dict) -> dict:
+        """What a replay starts from, or comes back to — θ (and the gradient if ``into`` has room), the
+        optimizer's state, buffers, generators — copied into the arrays of ``into``."""
+        np.copyto(into["theta"], theta)
+        if into["grad"] is not None:
+            np.copyto(into["grad"], grad)
+        for k, v in optimizer.state.items():
+            np.copyto(into["state"][k], v)
+        return {**into, "step": state.step, "batch": state.batch, "order": state.order, "t": optimizer.t,
+                "scalars": {k: getattr(optimizer, k) for k in optimizer._scalars},
+                "buffers": {k: v.copy() for k, v in params.buffers().items()},
+                "rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
+                "aug_rng": aug_rng.bit_generator.state if aug_rng is not None else None}
+
+    def restore(c: dict) -> None:
+        theta[...] = c["theta"]
+        if c["grad"] is not None:
+            grad[...] = c["grad"]
+        optimizer.t = c["t"]
+        for k, v in c["scalars"].items():
+            setattr(optimizer, k, v)
+        for k, v in optimizer.state.items():
+            v[...] = c["state"][k]
+        for k, v in params.buffers().items():
+            v[...] = c["buffers"][k]
+        for k, g in _generators(model).items():
+            g.bit_generator.state = c["rngs"][k]
+        if aug_rng is not None:
+            aug_rng.bit_generator.state = c["aug_rng"]
+
+    def batch_input(idx):
+        """The training input of the batch ``idx``: gathered, augmented, preprocessed."""
+        xb = D.take(X, idx)
+        if augment is not None:
+            xb = augment(xb, aug_rng)
+        if preprocess is not None:
+            xb = preprocess.transform(xb)
+        return xb
+
+    def replayed(target: int) -> np.ndarray:
+        """θ after step ``target`` (a copy), recomputed from the newest anchor at or before it with the
+        batches and learning rates the run recorded. θ, gradient, optimizer, buffers and generators are
+        left as they were. Should a replayed loss differ from the recorded one (a nondeterministic
+        closure), the anchor's own θ — good, but older — is returned, with a warning."""
+        nonlocal xb, yb
+        start = max((a for a in anchors if a["step"] <= target), key=lambda a: a["step"])
+        now = capture(storage(with_grad=True))
+        restore(start)
+        exact = True
+        for k in range(start["step"], target):  # step k + 1: batch start["batch"] + k - start["step"]
+            idx = start["order"][slices[start["batch"] + k - start["step"]]]
+            xb, yb = batch_input(idx), y[idx]
+            value = optimizer.step(theta, closure, lr=history.step_lr[k])
+            if value != history.step_loss[k]:
+                exact = False
+                break
+        out = theta.copy() if exact else start["theta"].copy()
+        restore(now)
+        if not exact:
+            warnings.warn(f"replaying steps {start['step'] + 1}–{target} to recover the last good θ gave other "
+                          f"losses than the run recorded (a closure that is not deterministic?); keeping θ "
+                          f"after step {start['step']} instead", RuntimeWarning, stacklevel=3)
+        return out
 
     def closure():
         params.zero_grad(lazy=True)
@@ -340,13 +431,11 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 counters["seen"] = counters["correct"] = 0
             order = state.order
             while state.batch < len(slices) and reason is None:
+                if replay and (state.batch == 0 or state.step - anchors[-1]["step"] >= ANCHOR_EVERY):
+                    anchors[:] = anchors[-1:] + [capture(slots[taken % 2])]  # over the one before last
+                    taken += 1
                 idx = order[slices[state.batch]]
-                xb = D.take(X, idx)
-                if augment is not None:
-                    xb = augment(xb, aug_rng)
-                if preprocess is not None:
-                    xb = preprocess.transform(xb)
-                yb = y[idx]
+                xb, yb = batch_input(idx), y[idx]
                 clock = state.epoch if schedule_unit == "epoch" else state.step
                 lr = (schedule(clock) if schedule is not None else optimizer.lr) * state.lr_scale
                 if fused_keep:  # the optimizer writes θ's previous value into `before` in its own pass
@@ -362,11 +451,13 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 history.step_lr.append(lr)
                 if divergence_rule is not None:
                     reason = divergence_rule.check(value, history.initial_loss, state.step)
-                    if reason:
-                        theta[...] = good  # the last θ whose loss was finite and under k × initial
+                    if reason:  # back to the last θ whose loss was finite and under k × initial
+                        theta[...] = good if good is not None else replayed(good_step)
                         diverged = True
                         break
-                    good, before = before, good  # θ before this step had a good loss
+                    good_step = state.step - 1  # θ before this step had a good loss
+                    if good is not None:
+                        good, before = before, good
                 if needs_change:
                     prev = good if divergence_rule is not None else before
                     history.param_change.append(float(np.linalg.norm(theta - prev)))
