@@ -306,7 +306,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
 
     # Divergence's "last good θ" — θ before the step whose loss was the last good one — and ‖Δθ‖ need θ
     # before each step. Kept as copies (``before``, ``good``), that is one more θ-sized write every step,
-    # 3–8 % of an epoch of the benchmark MLP. Where it can, fit keeps no copies: it takes "anchors" (θ,
+    # about 5 % of an epoch of the benchmark MLP. Where it can, fit keeps no copies: it takes "anchors" (θ,
     # optimizer state, buffers and generators) at the start of the run, of every epoch and every
     # ANCHOR_EVERY steps, and recomputes the last good θ from the newest anchor before it when it is wanted
     # (a divergence, or a checkpoint a callback asks for), replaying the recorded batches and learning
