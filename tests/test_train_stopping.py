@@ -296,7 +296,7 @@ def _divergence_run(monkeypatch, spike_at, *, copies, save_at=None, path=None, o
     from descend import nn
     from descend.train import load_checkpoint, loop
     from descend.train.loop import _generators
-    monkeypatch.setattr(loop, "ANCHOR_EVERY", 5)
+    monkeypatch.setattr(loop, "_anchor_due", lambda steps, seconds: steps >= 5)
     monkeypatch.setattr(loop, "REPLAY_MIN_BATCHES", 10 ** 9 if copies else 8)
     r = np.random.default_rng(0)
     X = r.standard_normal((200, 6)).astype(np.float32)

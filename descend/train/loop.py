@@ -32,10 +32,16 @@ from .stopping import AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps, Tim
 
 __all__ = ["fit", "FitState"]
 
-# Replay instead of copies for divergence's last good θ (see fit): anchors every ANCHOR_EVERY steps bound
-# a replay to twice that; an epoch of fewer batches than REPLAY_MIN_BATCHES (full-batch methods) keeps copies.
-ANCHOR_EVERY = 256
+# Replay instead of copies for divergence's last good θ (see fit): an anchor at least every ANCHOR_SECONDS of
+# training bounds a replay to about twice that, whatever the model; an epoch of fewer batches than
+# REPLAY_MIN_BATCHES (full-batch methods) keeps copies.
+ANCHOR_SECONDS = 2.0
 REPLAY_MIN_BATCHES = 8
+
+
+def _anchor_due(steps: int, seconds: float) -> bool:
+    """Whether to take an anchor mid-epoch, ``steps`` steps and ``seconds`` seconds after the last one."""
+    return seconds >= ANCHOR_SECONDS
 
 @dataclass
 class FitState:
@@ -308,7 +314,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     # before each step. Kept as copies (``before``, ``good``), that is one more θ-sized write every step,
     # about 5 % of an epoch of the benchmark MLP. Where it can, fit keeps no copies: it takes "anchors" (θ,
     # optimizer state, buffers and generators) at the start of the run, of every epoch and every
-    # ANCHOR_EVERY steps, and recomputes the last good θ from the newest anchor before it when it is wanted
+    # ANCHOR_SECONDS, and recomputes the last good θ from the newest anchor before it when it is wanted
     # (a divergence, or a checkpoint a callback asks for), replaying the recorded batches and learning
     # rates — the same bits, as each replayed loss is checked against the recorded one.
     replay = (divergence_rule is not None and not needs_change and isinstance(optimizer, Optimizer)
@@ -329,8 +335,10 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         return {"theta": np.empty_like(theta), "grad": np.empty_like(grad) if with_grad else None,
                 "state": {k: np.empty_like(v) for k, v in optimizer.state.items()}}
 
+    fresh = False  # whether this run created the optimizer's buffers (replay mode)
     if replay:  # the optimizer's buffers now rather than at its first step, so that the two anchors' arrays
-        optimizer._ensure_state(theta)  # are allocated once, here, and the memory stays flat from now on
+        fresh = not optimizer.state  # are allocated once, here, and the memory stays flat from now on
+        optimizer._ensure_state(theta)
         slots = [storage(), storage()]
 
     def capture(into: dict) -> dict:
@@ -339,9 +347,11 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         np.copyto(into["theta"], theta)
         if into["grad"] is not None:
             np.copyto(into["grad"], grad)
+        initial = fresh and optimizer.t == 0  # the optimizer's buffers hold their initial values: not copied
         for k, v in optimizer.state.items():
-            np.copyto(into["state"][k], v)
-        return {**into, "step": state.step, "batch": state.batch, "order": state.order, "t": optimizer.t,
+            if not initial:
+                np.copyto(into["state"][k], v)
+        return {**into, "initial": initial, "clock": time.perf_counter(), "step": state.step, "batch": state.batch, "order": state.order, "t": optimizer.t,
                 "scalars": {k: getattr(optimizer, k) for k in optimizer._scalars},
                 "buffers": {k: v.copy() for k, v in params.buffers().items()},
                 "rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
@@ -355,7 +365,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         for k, v in c["scalars"].items():
             setattr(optimizer, k, v)
         for k, v in optimizer.state.items():
-            v[...] = c["state"][k]
+            v[...] = optimizer._buffer_init(k) if c["initial"] else c["state"][k]
         for k, v in params.buffers().items():
             v[...] = c["buffers"][k]
         for k, g in _generators(model).items():
@@ -431,7 +441,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 counters["seen"] = counters["correct"] = 0
             order = state.order
             while state.batch < len(slices) and reason is None:
-                if replay and (state.batch == 0 or state.step - anchors[-1]["step"] >= ANCHOR_EVERY):
+                if replay and (state.batch == 0 or _anchor_due(state.step - anchors[-1]["step"],
+                                                               time.perf_counter() - anchors[-1]["clock"])):
                     anchors[:] = anchors[-1:] + [capture(slots[taken % 2])]  # over the one before last
                     taken += 1
                 idx = order[slices[state.batch]]
