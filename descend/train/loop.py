@@ -125,7 +125,10 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     - ``optimizer``: any descend optimizer (``step(theta, closure, lr)``); L-BFGS wants the full batch.
     - ``epochs`` / ``steps``: limits (at least one, or a stopping rule that ends the run); more rules
       in ``stopping``. ``divergence=k`` stops when the loss is NaN/inf or above k × the initial loss
-      and keeps the last good θ (None turns it off).
+      and keeps the last good θ (None turns it off). Without ``checkpoint`` that θ is recomputed when
+      needed by replaying recorded steps; randomness the run cannot restore (a loss or ``augment`` with
+      its own generator, one kept by a layer outside its attributes) makes the replay differ, and fit
+      then keeps an older good θ and warns.
     - ``batch_size``: None = batch gradient descent (whole set), 1 = stochastic, else mini-batch;
       the order is reshuffled every epoch with the run's generator (``seed``).
     - ``schedule``: a function of the clock giving the learning rate; ``schedule_unit`` says whether
