@@ -354,7 +354,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         for k, v in optimizer.state.items():
             if not initial:
                 np.copyto(into["state"][k], v)
-        return {**into, "initial": initial, "clock": time.perf_counter(), "step": state.step, "batch": state.batch, "order": state.order, "t": optimizer.t,
+        return {**into, "initial": initial, "clock": time.perf_counter(), "step": state.step, "batch": state.batch,
+                "order": state.order, "t": optimizer.t,
                 "scalars": {k: getattr(optimizer, k) for k in optimizer._scalars},
                 "buffers": {k: v.copy() for k, v in params.buffers().items()},
                 "rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
