@@ -75,8 +75,8 @@ def core_round_trip_ns(n: int = 100_000) -> float | None:
     probe on this project's VM measured 70–160 ns, the latency of two cores on one die (CCD), or
     350–650 ns, as across dies; this probe, whose Python loop adds its own time, ~270–360 and ~550–650 ns.
     In the slow placement every product that OpenBLAS splits between two threads, and every array that
-    one thread writes and the other reads, costs more: in ``bench_train.py`` the median epoch of runs made
-    in the slow placement was 22 % longer for descend, 24 % for PyTorch and 15 % for scikit-learn.
+    one thread writes and the other reads, costs more: in ``bench_train.py`` runs made in the slow placement,
+    the median epoch was 15–26 % longer than in the fast one (scikit-learn least, descend most).
     None where processes cannot be pinned (not Linux, or a single CPU)."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cpus) < 2:
