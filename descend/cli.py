@@ -58,7 +58,7 @@ def _optimizers():
 
 
 def _schedules():
-    from . import schedules as S
+    from .optim import schedules as S
     return {"constant": S.Constant, "inverse_time": S.InverseTimeDecay, "exponential": S.ExponentialDecay,
             "inverse_sqrt": S.InverseSqrtDecay, "step": S.StepDecay, "piecewise": S.PiecewiseConstant,
             "warmup": S.LinearWarmup, "cosine": S.Cosine, "warmup_cosine": S.warmup_cosine}

@@ -23,7 +23,7 @@ def plot_loss(history, path, *, beta: float | None = None) -> Path:
     ``beta=None`` averages over about 1/20 of the run (β = 1 − 20/steps), at most the lecture's
     β = 0.98 (≈ 50 steps), so a short run's curve does not lag behind its data.
     """
-    from .ewa import ewa
+    from .optim.ewa import ewa
     plt = _pyplot()
     loss = np.asarray(history.step_loss, dtype=float)
     if beta is None:

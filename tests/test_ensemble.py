@@ -5,7 +5,7 @@ import pytest
 from descend import cli, optim
 from descend import data as D
 from descend.data.preprocess import Standardize
-from descend.ensemble import Ensemble, ensemble_report, softmax
+from descend.train.ensemble import Ensemble, ensemble_report, softmax
 from descend.train import predict
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from descend.ewa import EWA, ewa
+from descend.optim.ewa import EWA, ewa
 
 
 def test_formula_and_correction_beta_098():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from descend.optim import LBFGS, SGD, Adagrad, Adam, AdamW, NAdam, Newton, RMSprop
-from descend.schedules import ExponentialDecay
+from descend.optim.schedules import ExponentialDecay
 
 
 def rosenbrock(x):

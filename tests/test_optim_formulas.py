@@ -454,5 +454,5 @@ def test_clip_matches_torch():
 
 
 def test_import_does_not_load_numba():
-    code = "import sys, descend.optim, descend.schedules, descend.ewa; assert 'numba' not in sys.modules, 'numba imported'"
+    code = "import sys, descend.optim, descend.optim.schedules, descend.optim.ewa; assert 'numba' not in sys.modules, 'numba imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

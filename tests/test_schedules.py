@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from descend.schedules import (Constant, Cosine, ExponentialDecay, InverseSqrtDecay, InverseTimeDecay, LinearWarmup,
+from descend.optim.schedules import (Constant, Cosine, ExponentialDecay, InverseSqrtDecay, InverseTimeDecay, LinearWarmup,
                                PiecewiseConstant, Sequence, StepDecay, preview, warmup_cosine)
 
 

@@ -8,7 +8,7 @@ from _trainutil import blobs, mlp, one_numba_thread  # noqa: F401 (fixture)
 
 from descend import nn
 from descend.optim import LBFGS, SGD, Adam
-from descend.schedules import Cosine
+from descend.optim.schedules import Cosine
 from descend.train import EarlyStopping, fit
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")

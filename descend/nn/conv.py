@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from .._numba import kernels
+from ..common.kernels import kernels
 from ..autodiff.function import Function
 from ..autodiff.tensor import Tensor
 from . import _scratch

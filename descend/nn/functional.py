@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numba import kernels
+from ..common.kernels import kernels
 from ..autodiff.function import Function
 from ..autodiff.tensor import Tensor
 from . import _scratch

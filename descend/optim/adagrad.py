@@ -1,6 +1,7 @@
 """AdaGrad: per-coordinate step sizes from the running sum of squared gradients."""
 
-from .base import Optimizer, _k, nonnegative, positive
+from .base import Optimizer, _k
+from ..common.validate import nonnegative, positive
 
 __all__ = ["Adagrad"]
 

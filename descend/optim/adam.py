@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from .base import Optimizer, _k, flag, nonnegative, positive, unit_interval
+from .base import Optimizer, _k
+from ..common.validate import flag, nonnegative, positive, unit_interval
 
 __all__ = ["Adam", "AdamW", "NAdam"]
 

@@ -4,74 +4,14 @@ import numbers
 
 import numpy as np
 
-from .._numba import kernels
+from ..common.kernels import kernels
+from ..common.validate import nonnegative
 
 __all__ = ["Optimizer"]
 
 def _k():
     """The Numba kernel module, imported on first use (numba costs ~0.3 s to import)."""
     return kernels("descend.optim._kernels")
-
-
-# ---------------------------------------------------------------- validation helpers (raise ValueError)
-
-def _real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
-
-
-def positive(name, value):
-    value = _real(name, value)
-    if value <= 0.0:
-        raise ValueError(f"{name} must be > 0, got {value!r}; pass a positive value such as {name}=0.01")
-    return value
-
-
-def nonnegative(name, value):
-    value = _real(name, value)
-    if value < 0.0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}; pass 0 to disable it or a positive value")
-    return value
-
-
-def unit_interval(name, value):
-    """A decay rate in [0, 1) (momentum, betas, alpha)."""
-    value = _real(name, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}; typical values are 0.9 to 0.999")
-    return value
-
-
-def closed_unit_interval(name, value):
-    value = _real(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return value
-
-
-def positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return int(value)
-
-
-def flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def choice(name, value, options):
-    if value not in options:
-        shown = ", ".join(repr(o) for o in options)
-        raise ValueError(f"unknown {name} {value!r}; choose one of {shown}")
-    return value
 
 
 def check_theta(theta):

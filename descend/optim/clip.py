@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import positive
+from ..common.validate import positive
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 

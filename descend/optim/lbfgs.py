@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from .base import Optimizer, choice, evaluate, nonnegative, positive, positive_int
+from .base import Optimizer, evaluate
+from ..common.validate import choice, nonnegative, positive, positive_int
 
 __all__ = ["LBFGS"]
 

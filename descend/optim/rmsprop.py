@@ -1,7 +1,8 @@
 """RMSProp: step sizes from an exponentially weighted average of squared gradients (centered, momentum)."""
 import numpy as np
 
-from .base import Optimizer, _k, flag, nonnegative, positive, unit_interval
+from .base import Optimizer, _k
+from ..common.validate import flag, nonnegative, positive, unit_interval
 
 __all__ = ["RMSprop"]
 

@@ -1,7 +1,8 @@
 """Stochastic gradient descent with momentum in three forms (PyTorch, the lecture's EWA, CS231n) and Nesterov."""
 import numpy as np
 
-from .base import Optimizer, _k, choice, closed_unit_interval, flag, nonnegative, positive, unit_interval
+from .base import Optimizer, _k
+from ..common.validate import choice, closed_unit_interval, flag, nonnegative, positive, unit_interval
 
 __all__ = ["SGD"]
 

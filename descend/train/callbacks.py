@@ -37,7 +37,7 @@ class ProgressBar:
             return
         from tqdm.auto import tqdm
 
-        from ..ewa import EWA
+        from ..optim.ewa import EWA
         self.bar = tqdm(total=state.total_steps, initial=state.step, unit="step", dynamic_ncols=True,
                         file=self.file or sys.stderr, desc="train")
         self.smooth = EWA(self.beta)
@@ -146,7 +146,7 @@ class Averaging:
             raise ValueError(f"Averaging: kind must be 'ema' or 'polyak', got {kind!r}")
         if kind == "ema" and not 0 <= beta < 1:
             raise ValueError(f"Averaging: beta must be in [0, 1), got {beta}")
-        from ..ewa import EWA
+        from ..optim.ewa import EWA
         self.kind, self.beta, self.start, self.evaluate = kind, float(beta), int(start), bool(evaluate)
         self.ewa = EWA(self.beta) if kind == "ema" else None
         self.mean = None

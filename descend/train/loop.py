@@ -133,7 +133,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
       the order is reshuffled every epoch with the run's generator (``seed``).
     - ``schedule``: a function of the clock giving the learning rate; ``schedule_unit`` says whether
       the clock counts epochs (the lectures' decay tables) or steps — by default the schedule's own
-      ``unit`` (``descend.schedules``), else epochs.
+      ``unit`` (``descend.optim.schedules``), else epochs.
     - ``l2``: λ of the lectures' (λ/2m)·Σ‖W‖² added to the objective (m = training examples), on
       the parameter kinds in ``l2_kinds`` (weights, not biases, by default).
     - ``validation``: (X_val, y_val) evaluated after every epoch (val_loss, val_accuracy).
@@ -147,7 +147,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     - ``checkpoint``: a file path written (atomically) every ``checkpoint_every`` steps if given, after
       every epoch and at the end; ``resume``: a checkpoint path to continue from, bit-identically.
     """
-    own_unit = getattr(schedule, "unit", None)  # descend.schedules say which clock they count
+    own_unit = getattr(schedule, "unit", None)  # descend.optim.schedules say which clock they count
     if schedule_unit is None:
         schedule_unit = own_unit or "epoch"
     if schedule_unit not in ("epoch", "step"):

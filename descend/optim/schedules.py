@@ -235,7 +235,7 @@ class Sequence(_Schedule):
     def _check(self):
         s, b = tuple(self.schedules), tuple(self.boundaries)
         if not s or not all(callable(x) and isinstance(x, _Schedule) for x in s):
-            raise ValueError("schedules must be a non-empty sequence of descend.schedules schedules")
+            raise ValueError("schedules must be a non-empty sequence of descend.optim.schedules schedules")
         if len(b) != len(s) - 1:
             raise ValueError(f"boundaries needs len(schedules) − 1 = {len(s) - 1} entries, got {len(b)}")
         if any(isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1 for x in b) or \

@@ -18,8 +18,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import data as D
-from .train import Averaging, fit, predict
+from .. import data as D
+from .callbacks import Averaging
+from .evaluate import predict
+from .loop import fit
 
 __all__ = ["Ensemble", "train_ensemble", "MemberResult", "EnsembleReport", "ensemble_report", "softmax"]
 
