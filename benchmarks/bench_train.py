@@ -45,11 +45,35 @@ def mlp(sizes, seed=0):
     return nn.Sequential(*layers[:-1])
 
 
-def descend_epoch(X, y, sizes, bs, steps=None):
+def descend_epoch(X, y, sizes, bs, steps=None, **kw):
     model = mlp(sizes)
     t = time.perf_counter()
-    fit(model, X, y, optimizer=optim.Adam(lr=1e-3), batch_size=bs, epochs=None if steps else 1, steps=steps)
+    fit(model, X, y, optimizer=optim.Adam(lr=1e-3), batch_size=bs, epochs=None if steps else 1, steps=steps, **kw)
     return time.perf_counter() - t
+
+
+def guard_costs(X, y, sizes, bs, repeat=7) -> None:
+    """What the divergence guard costs an epoch: θ kept every SNAPSHOT_EVERY steps (the default) and every
+    step, against no guard (``divergence=None``); interleaved rounds, medians of the per-round ratios."""
+    from descend.train import loop
+
+    default = loop.SNAPSHOT_EVERY
+
+    def every(k):
+        def run():
+            loop.SNAPSHOT_EVERY = k
+            try:
+                return descend_epoch(X, y, sizes, bs)
+            finally:
+                loop.SNAPSHOT_EVERY = default
+        return run
+
+    times = interleaved({"none": lambda: descend_epoch(X, y, sizes, bs, divergence=None),
+                         "default": every(default), "every": every(1)}, repeat)
+    print(f"divergence guard, batch {bs}: epoch with the last good θ kept every {default} steps "
+          f"{paired_median(times['default'], times['none']):.3f}× and every step "
+          f"{paired_median(times['every'], times['none']):.3f}× the epoch without a guard "
+          f"(best {min(times['none']):.3f} / {min(times['default']):.3f} / {min(times['every']):.3f} s)")
 
 
 def torch_epoch(torch, X, y, sizes, bs, fused, steps=None):
@@ -165,6 +189,7 @@ def main() -> None:
         print(f"{'':>6} {'median of the per-round ratios':>45} {med['torch']:>7.3f} {med['fused']:>7.3f} "
               f"{med['sklearn']:>9.3f}")
 
+    guard_costs(X, y, sizes, 128)
     print(machine_line(sizes, len(X), 128).replace("machine now", "machine after"))
 
     tiny = (40, 100, 100, 10)

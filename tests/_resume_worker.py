@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from descend import nn
+from descend import nn, pack
 from descend.optim import SGD, Adam
 from descend.train import Averaging, EarlyStopping, ReduceLROnPlateau, fit
 
@@ -76,9 +76,9 @@ def run(cfg: dict, *, steps: int, checkpoint=None, checkpoint_every=None, resume
                   validation=(Xv, yv), stopping=stopping, callbacks=callbacks, average=average, seed=rng,
                   schedule=schedule, schedule_unit="step", divergence=cfg.get("divergence", 3.0),
                   checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
-    from descend.train.loop import _generators
+    from descend.train.state import generators
 
-    arrays = {"theta": model._packed_params.theta.copy()}
+    arrays = {"theta": pack(model).theta.copy()}
     arrays.update({f"buffer.{k}": v.copy() for k, v in model.named_buffers()})
     meta: dict = {"optimizer": {}}
     for k, v in optimizer.state_dict().items():
@@ -87,7 +87,7 @@ def run(cfg: dict, *, steps: int, checkpoint=None, checkpoint_every=None, resume
         else:
             meta["optimizer"][k] = v
     meta["rng"] = rng.bit_generator.state
-    meta["layer_rngs"] = {k: g.bit_generator.state for k, g in _generators(model).items()}
+    meta["layer_rngs"] = {k: g.bit_generator.state for k, g in generators(model).items()}
     h = history.to_dict()
     h.pop("elapsed")
     meta["history"] = h

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from descend import pack
 import pytest
 from _trainutil import blobs, mlp, one_numba_thread  # noqa: F401 (fixture)
 
@@ -200,7 +202,7 @@ def test_a_checkpoint_holds_everything_needed(tmp_path):
     X, y = blobs(40)
     fit(model, X, y, optimizer=Adam(), steps=5, batch_size=16, checkpoint=path, config={"lr": 1e-3})
     arrays, meta = load_checkpoint(path)
-    assert np.array_equal(arrays["theta"], model._packed_params.theta)
+    assert np.array_equal(arrays["theta"], pack(model).theta)
     assert {"optimizer.m", "optimizer.v", "order"} <= set(arrays)
     assert meta["optimizer"]["t"] == 5 and meta["clock"]["step"] == 5 and meta["clock"]["batch"] == 2
     assert meta["config"] == {"lr": 1e-3} and len(meta["history"]["step_loss"]) == 5
@@ -221,18 +223,18 @@ def test_checkpoints_store_column_major_weights_row_major(tmp_path):
 
     straight, opt = model(), Adam()
     fit(straight, X, y, optimizer=opt, steps=12, batch_size=32, checkpoint=straight_path)
-    assert straight._packed_params.layout[0].order == "F"
+    assert pack(straight).layout[0].order == "F"
     arrays, _ = load_checkpoint(straight_path)
     row_major = np.concatenate([p.data.ravel() for p in straight.parameters()])
     assert np.array_equal(arrays["theta"], row_major)
-    assert not np.array_equal(arrays["theta"], straight._packed_params.theta)
-    assert np.array_equal(arrays["optimizer.m"], straight._packed_params.canonical(opt.state["m"]))
+    assert not np.array_equal(arrays["theta"], pack(straight).theta)
+    assert np.array_equal(arrays["optimizer.m"], pack(straight).canonical(opt.state["m"]))
 
     half = model()
     fit(half, X, y, optimizer=Adam(), steps=5, batch_size=32, checkpoint=path)
     resumed = model()
     fit(resumed, X, y, optimizer=Adam(), steps=12, batch_size=32, checkpoint=path, resume=path)
-    assert np.array_equal(resumed._packed_params.theta, straight._packed_params.theta)  # bit for bit
+    assert np.array_equal(pack(resumed).theta, pack(straight).theta)  # bit for bit
     a, b = load_checkpoint(path)[0], arrays
     for k in b:
         assert np.array_equal(a[k], b[k], equal_nan=True), k  # optimizer state included

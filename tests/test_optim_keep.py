@@ -4,6 +4,8 @@ import re
 import warnings
 
 import numpy as np
+
+from descend import pack
 import pytest
 
 from descend.optim import LBFGS, SGD, Adagrad, Adam, AdamW, NAdam, Newton, RMSprop
@@ -133,6 +135,6 @@ def test_divergence_with_an_optimizer_that_has_no_keep_still_restores_the_last_g
         h = fit(model, X, y, optimizer=PlainSGD(), schedule=lr, schedule_unit="step", epochs=5, batch_size=16,
                 callbacks=[rec])
     assert h.steps == 8 and re.match(r"loss became nan at step 8: diverged", h.stop_reason)
-    theta = model._packed_params.theta
+    theta = pack(model).theta
     assert np.isfinite(theta).all() and np.array_equal(theta, rec.steps[5])
     assert math.isfinite(h.step_loss[6])

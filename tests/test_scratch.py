@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from descend import nn
+from descend import nn, pack
 from descend.nn import _scratch
 from descend.train import fit
 
@@ -68,7 +68,7 @@ def _cnn_theta(monkeypatch, pooled: bool):
     from descend.optim import SGD
     fit(model, X, y, optimizer=SGD(lr=0.05, momentum=0.9), batch_size=32, epochs=2, seed=0)
     out = model(X[:40]).data.copy()
-    return model._packed_params.theta.copy(), out, _scratch._held[0]
+    return pack(model).theta.copy(), out, _scratch._held[0]
 
 
 def test_cnn_training_gives_the_same_bits_with_and_without_the_pool(monkeypatch):
@@ -91,7 +91,7 @@ def _mlp_theta(monkeypatch, pooled: bool):
     y = np.arange(4096) % 3
     from descend.optim import Adam
     fit(model, X, y, optimizer=Adam(lr=0.01), batch_size=2048, epochs=3, seed=0)
-    return model._packed_params.theta.copy(), _scratch._held[0]
+    return pack(model).theta.copy(), _scratch._held[0]
 
 
 def test_mlp_training_gives_the_same_bits_with_and_without_the_pool(monkeypatch):

@@ -1,6 +1,8 @@
 """Averaging of θ: EMA with bias correction and the Polyak mean against hand-computed averages of the
 recorded θ's; ``applied`` swaps the average in and restores θ exactly; validation sees the average."""
 import numpy as np
+
+from descend import pack
 import pytest
 from _trainutil import Recorder, blobs, mlp, one_numba_thread  # noqa: F401 (fixture)
 
@@ -43,7 +45,7 @@ def test_polyak_is_the_mean_from_start_on():
 def test_applied_swaps_in_the_average_and_restores_theta_exactly():
     avg = Averaging(kind="ema", beta=0.8)
     model, _ = _train(avg)
-    params = model._packed_params
+    params = pack(model)
     before = params.theta.copy()
     with avg.applied(params):
         assert np.array_equal(params.theta, avg.value())
@@ -65,7 +67,7 @@ def test_validation_evaluates_the_average_when_asked():
         avg, rec, model = Averaging(kind="polyak", evaluate=evaluate_avg), Recorder(), mlp()
         h = fit(model, X, Y, optimizer=Adam(lr=0.05), epochs=1, batch_size=16, callbacks=[rec], average=avg,
                 validation=(Xv, yv))
-        params = model._packed_params
+        params = pack(model)
         assert np.array_equal(params.theta, rec.steps[-1])  # θ itself is left as trained
         if evaluate_avg:
             with avg.applied(params):

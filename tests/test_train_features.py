@@ -7,7 +7,7 @@ import signal
 import numpy as np
 import pytest
 
-from descend import nn, optim
+from descend import nn, optim, pack
 from descend.data import PCAWhiten, Standardize
 from descend.nn import functional as F
 from descend.train import evaluate, fit, load_model, predict
@@ -49,7 +49,7 @@ def test_preprocess_changing_feature_count_and_resume(tmp_path):
     resumed = mlp((3, 8, 3))
     fit(resumed, X, y, optimizer=optim.SGD(lr=0.05, momentum=0.9), steps=12, batch_size=32,
         resume=tmp_path / "a.st")                                   # statistics come from the checkpoint
-    np.testing.assert_array_equal(resumed._packed_params.theta, straight._packed_params.theta)
+    np.testing.assert_array_equal(pack(resumed).theta, pack(straight).theta)
     assert resumed.preprocess.fitted_on(X)
 
 
@@ -65,19 +65,19 @@ def test_augment_only_on_training_batches_deterministic_and_resumable(tmp_path):
         m = mlp((5, 16, 3))
         fit(m, X, y, optimizer=optim.Adam(lr=1e-2), steps=steps, batch_size=16, augment=noise,
             validation=(X, y), **kw)
-        return m._packed_params.theta.copy()
+        return pack(m).theta.copy()
 
     a, b = run(12), run(12)
     np.testing.assert_array_equal(a, b)                            # same seed, same augmentation
     assert seen.count(16) == 24 and len(seen) == 24                # validation batches never augmented
     plain = mlp((5, 16, 3))
     fit(plain, X, y, optimizer=optim.Adam(lr=1e-2), steps=12, batch_size=16)
-    assert not np.array_equal(plain._packed_params.theta, a)       # the augmentation did something
+    assert not np.array_equal(pack(plain).theta, a)       # the augmentation did something
     run(5, checkpoint=tmp_path / "aug.st")
     resumed = mlp((5, 16, 3))
     fit(resumed, X, y, optimizer=optim.Adam(lr=1e-2), steps=12, batch_size=16, augment=noise,
         validation=(X, y), resume=tmp_path / "aug.st")
-    np.testing.assert_array_equal(resumed._packed_params.theta, a)  # the augmentation generator resumes too
+    np.testing.assert_array_equal(pack(resumed).theta, a)  # the augmentation generator resumes too
 
 
 def test_lazy_zero_grad_zeroes_parameters_backward_did_not_reach():

@@ -5,6 +5,8 @@ import math
 import warnings
 
 import numpy as np
+
+from descend import pack
 import pytest
 from _trainutil import blobs, mlp, one_numba_thread  # noqa: F401 (fixture)
 
@@ -51,7 +53,7 @@ def test_an_interrupted_run_resumes_as_if_never_stopped(tmp_path):
         model = mlp(dropout=0.3)
         h = fit(model, X, Y, optimizer=Adam(lr=0.01), steps=30, batch_size=16, callbacks=list(callbacks),
                 validation=(X[:20], Y[:20]), seed=3, **kw)
-        return model._packed_params.theta.copy(), h
+        return pack(model).theta.copy(), h
 
     straight, hs = run()
     path = tmp_path / "c.safetensors"

@@ -9,7 +9,7 @@ import pytest
 from _trainutil import mlp, one_numba_thread  # noqa: F401 (fixture)
 
 import _resume_worker as W
-from descend import nn
+from descend import nn, pack
 from descend.data import load_digits, make_spiral
 from descend.optim import Adam
 from descend.train import evaluate, fit, predict
@@ -53,7 +53,7 @@ def _run(seed, dropout=0.2):
     model = mlp((2, 32, 32, 3), seed=1, dropout=dropout)
     h = fit(model, ds.X_train, ds.y_train, optimizer=Adam(lr=1e-2), epochs=4, batch_size=16, seed=seed,
             validation=(ds.X_test, ds.y_test))
-    return model._packed_params.theta.copy(), h
+    return pack(model).theta.copy(), h
 
 
 def test_same_seed_is_bit_identical_and_another_seed_differs():

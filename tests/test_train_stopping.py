@@ -5,6 +5,8 @@ import time
 import warnings
 
 import numpy as np
+
+from descend import pack
 import pytest
 from _trainutil import Recorder, blobs, mlp, one_numba_thread  # noqa: F401 (fixture)
 
@@ -207,13 +209,13 @@ def test_early_stopping_theta_is_the_best_epochs_exactly():
             stopping=[EarlyStopping(patience=2)], epochs=100, batch_size=16, callbacks=[rec])
     best_i = int(np.argmin(h.metric("val_loss")))
     assert best_i < len(h.epochs) - 1
-    assert np.array_equal(model._packed_params.theta, rec.epochs[best_i])
+    assert np.array_equal(pack(model).theta, rec.epochs[best_i])
     # without restore_best the last θ stays
     rec2, model2 = Recorder(), mlp((5, 64, 3))
     h2 = fit(model2, Xtr, ytr, optimizer=Adam(lr=0.02), validation=(Xv, yv),
              stopping=[EarlyStopping(patience=2, restore_best=False)], epochs=100, batch_size=16, callbacks=[rec2])
     assert h2.steps == h.steps and "restored" not in h2.stop_reason
-    assert np.array_equal(model2._packed_params.theta, rec2.epochs[-1])
+    assert np.array_equal(pack(model2).theta, rec2.epochs[-1])
 
 
 def test_early_stopping_on_a_training_metric_needs_no_validation():
@@ -236,7 +238,7 @@ def test_divergence_keeps_the_last_good_theta(high, reason):
     # θ after step 6 is the last whose loss (measured by step 7) was good; θ after step 7 gave the bad loss
     assert math.isfinite(h.step_loss[6]) and h.step_loss[6] <= 3 * h.step_loss[0]
     assert len(rec.steps) == 7  # the diverged step 8 reaches no callback
-    theta = model._packed_params.theta
+    theta = pack(model).theta
     assert np.isfinite(theta).all() and np.array_equal(theta, rec.steps[5])
 
 
@@ -248,7 +250,7 @@ def test_divergence_theta_in_the_model(tmp_path):
         warnings.simplefilter("ignore", RuntimeWarning)
         h = fit(model, X, Y, optimizer=SGD(lr=0.05), schedule=lr, schedule_unit="step", epochs=5, batch_size=16,
                 callbacks=[rec], checkpoint=tmp_path / "c.safetensors")
-    theta = model._packed_params.theta
+    theta = pack(model).theta
     assert np.isfinite(theta).all()
     assert np.array_equal(theta, rec.steps[5])
     from descend.train import load_checkpoint
@@ -261,7 +263,7 @@ def test_divergence_from_the_first_steps_keeps_the_initial_theta():
     model = mlp()
     h = fit(model, X, Y, optimizer=SGD(lr=50.0), epochs=3, batch_size=16, callbacks=[rec])
     assert h.steps == 2 and "exceeded 3 × initial loss" in h.stop_reason
-    assert np.array_equal(model._packed_params.theta, rec.initial)
+    assert np.array_equal(pack(model).theta, rec.initial)
 
 
 def test_time_limit_fires():
@@ -320,7 +322,7 @@ def _divergence_run(monkeypatch, spike_at, *, copies, save_at=None, path=None, o
                 l2=1e-3, augment=lambda xb, g: xb + 0.1 * g.standard_normal(xb.shape, dtype=np.float32),
                 callbacks=[saver := SaveAt()], seed=4)
     state = optimizer.state_dict()
-    return {"theta": model._packed_params.theta.copy(), "buffers": {k: v.copy() for k, v in model.named_buffers()},
+    return {"theta": pack(model).theta.copy(), "buffers": {k: v.copy() for k, v in model.named_buffers()},
             "m": state.pop("m"), "v": state.pop("v"), "optimizer": state, "loss": h.step_loss,
             "reason": h.stop_reason, "rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
             "saved": load_checkpoint(path) if save_at else None, "grad": saver.grad}
@@ -370,4 +372,4 @@ def test_divergence_replay_that_does_not_reproduce_keeps_the_anchor_theta_and_wa
                 batch_size=16, callbacks=[rec])
     assert h.steps == 8 and "diverged" in h.stop_reason
     assert any("replaying steps 1–6" in str(w.message) for w in caught)
-    assert np.array_equal(model._packed_params.theta, rec.initial)
+    assert np.array_equal(pack(model).theta, rec.initial)

@@ -135,7 +135,7 @@ def _gather(X, idx, *, dtype) -> np.ndarray:
     return out
 
 
-def take(X, idx) -> np.ndarray:
+def take(X, idx, *, dtype=np.float32) -> np.ndarray:
     """Gather the rows ``X[idx]`` as a float32, C-contiguous batch of shape (len(idx), *X.shape[1:]).
 
     ``idx`` is a 1-D integer array (rows come out in its order), a boolean mask, or a slice.
@@ -146,14 +146,14 @@ def take(X, idx) -> np.ndarray:
     """
     if isinstance(idx, slice):
         if (not is_mapped(X) and isinstance(X, np.ndarray) and X.dtype == np.float32
-                and X.flags.c_contiguous and idx.step in (None, 1)):
+                and X.flags.c_contiguous and idx.step in (None, 1)) and X.dtype == dtype:
             view = X[idx]
             view.flags.writeable = False  # the caller's array must not be written through a batch
             return view
-        return _gather(X, idx, dtype=np.float32)
+        return _gather(X, idx, dtype=dtype)
     if not isinstance(X, (np.ndarray, RowView)):
         X = np.asarray(X)
-    return _gather(X, _as_index(idx, len(X)), dtype=np.float32)
+    return _gather(X, _as_index(idx, len(X)), dtype=dtype)
 
 
 def resolve_batch_size(n: int, batch_size) -> int:

@@ -24,7 +24,8 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _TASKS = ("classification", "regression")
 
 
-def check_Xy(X, y=None, *, task: str = "classification", num_classes: int | None = None, name: str = "X"):
+def check_Xy(X, y=None, *, task: str = "classification", num_classes: int | None = None, name: str = "X",
+             dtype=np.float32):
     """Validate a data set once and return ``(X, y)`` ready for training.
 
     X: (N, features...) with N ≥ 1 and at least one feature, finite, real numbers. Returned as
@@ -46,10 +47,11 @@ def check_Xy(X, y=None, *, task: str = "classification", num_classes: int | None
         num_classes = _integer(num_classes, "num_classes", low=1)
     yname = "y" + name[1:] if name.startswith("X") else "y"
 
-    X = _check_X(X, name)
+    dtype = np.dtype(dtype)
+    X = _check_X(X, name, dtype)
     if y is None:
         return X, None
-    y = _check_y(y, len(X), task, num_classes, yname, name)
+    y = _check_y(y, len(X), task, num_classes, yname, name, dtype)
     return X, y
 
 
@@ -71,7 +73,7 @@ def num_classes(y) -> int:
 # --------------------------------------------------------------------------------------------- X
 
 
-def _check_X(X, name: str):
+def _check_X(X, name: str, dtype=np.float32):
     mapped = is_mapped(X)
     if not mapped and not isinstance(X, np.ndarray):
         X = np.asarray(X)
@@ -85,10 +87,10 @@ def _check_X(X, name: str):
         raise ValueError(f"{name} has 0 samples (shape {X.shape}); training needs at least one sample")
     if math.prod(X.shape[1:]) == 0:
         raise ValueError(f"{name} has 0 features (shape {X.shape}); each sample needs at least one feature")
-    _check_finite(X, name, to_float32=True)
+    _check_finite(X, name, to_float32=dtype == np.float32)
     if mapped:
         return X  # cast per batch by take(); never read whole
-    return np.asarray(X, dtype=np.float32)  # no copy if already float32
+    return np.asarray(X, dtype=dtype)  # no copy if already of that dtype
 
 
 def _check_kind(dtype: np.dtype, name: str, *, what: str) -> None:
@@ -151,7 +153,7 @@ def _check_finite(A, name: str, *, to_float32: bool) -> None:
 # --------------------------------------------------------------------------------------------- y
 
 
-def _check_y(y, n: int, task: str, num_classes: int | None, yname: str, xname: str) -> np.ndarray:
+def _check_y(y, n: int, task: str, num_classes: int | None, yname: str, xname: str, dtype=np.float32) -> np.ndarray:
     if isinstance(y, RowView):
         y = np.asarray(y)
     y = np.array(y) if is_mapped(y) else np.asarray(y)  # labels are small: hold them in memory
@@ -166,8 +168,8 @@ def _check_y(y, n: int, task: str, num_classes: int | None, yname: str, xname: s
         if y.ndim > 2:
             raise ValueError(f"regression targets {yname} must have shape (N,) or (N, k), got {y.shape}; "
                              f"use {yname}.reshape(len({yname}), -1)")
-        _check_finite(y, yname, to_float32=True)
-        return np.asarray(y, dtype=np.float32)
+        _check_finite(y, yname, to_float32=dtype == np.float32)
+        return np.asarray(y, dtype=dtype)
     if y.ndim != 1:
         if y.ndim == 2 and y.shape[1] == 1:
             fix = f"use {yname}.ravel()"

@@ -16,26 +16,15 @@ import numpy as np
 from .. import data as D
 from ..autodiff.tensor import no_grad
 from ..nn import functional as F
-from ..nn.params import Params, pack
+from ..nn import pack
+from ..train.objective import Objective
+from ..train.state import generators
 
 __all__ = ["InitialLossResult", "initial_loss_check", "OverfitResult", "overfit_small_subset",
            "LossCurveResult", "loss_curve_verdict", "GapResult", "gap_verdict", "Probe"]
 
 
 # ------------------------------------------------------------------------------------------ probe
-
-
-def _packed(model, dtype=np.float32) -> Params:
-    """The model's packed θ (the same one ``fit`` uses and caches on the model)."""
-    params = getattr(model, "_packed_params", None)
-    if params is None or params.theta.dtype != dtype or not all(p._packed for p in model.parameters()):
-        params = pack(model, dtype=dtype)
-        object.__setattr__(model, "_packed_params", params)
-    return params
-
-
-def _generators(model) -> list[np.random.Generator]:
-    return [v for _, m in model.named_modules() for v in vars(m).values() if isinstance(v, np.random.Generator)]
 
 
 class Probe:
@@ -47,15 +36,14 @@ class Probe:
 
     def __init__(self, model, optimizer, loss=F.cross_entropy, *, l2: float = 0.0, n: int = 1):
         self.model, self.optimizer, self.loss = model, optimizer, loss
-        self.params = _packed(model)
-        self.l2_slices = [e.slice for e in self.params.layout if e.kind == "weight"] if l2 else []
-        self.l2c = l2 / n
+        self.params = pack(model)
+        self.objective = Objective(model, self.params, loss, l2=l2, m=n)
 
     def __enter__(self) -> "Probe":
         self._theta = self.params.theta.copy()
         self._buffers = {k: v.copy() for k, v in self.model.named_buffers()}
         self._opt = self.optimizer.state_dict()
-        self._rngs = [g.bit_generator.state for g in _generators(self.model)]
+        self._rngs = [g.bit_generator.state for g in generators(self.model).values()]
         self._training = self.model.training
         self.model.train()
         return self
@@ -67,31 +55,16 @@ class Probe:
         for k, v in self._buffers.items():
             buffers[k][...] = v
         self.optimizer.load_state_dict(self._opt)
-        for g, s in zip(_generators(self.model), self._rngs):
+        for g, s in zip(generators(self.model).values(), self._rngs):
             g.bit_generator.state = s
         self.model.train(self._training)
         return False
 
     def step(self, xb, yb, lr: float | None = None) -> float:
         """One optimizer step on the batch; returns the objective before the update."""
-        params, theta, grad = self.params, self.params.theta, self.params.grad
-        out_box = [None]
-
-        def closure():
-            params.zero_grad()
-            out = self.model(xb)
-            value = self.loss(out, yb)
-            value.backward()
-            out_box[0] = out.data
-            total = float(value.data)
-            for sl in self.l2_slices:
-                w = theta[sl]
-                total += 0.5 * self.l2c * float(np.dot(w, w))
-                grad[sl] += self.l2c * w
-            return total, grad
-
-        value = self.optimizer.step(theta, closure, lr=lr)
-        self.last_output = out_box[0]
+        self.objective.batch(xb, yb)
+        value = self.optimizer.step(self.params.theta, self.objective, lr=lr)
+        self.last_output = self.objective.output
         return float(value)
 
 
@@ -144,7 +117,7 @@ def initial_loss_check(model, X, y, *, num_classes: int | None = None, l2: float
     expected = math.log(C)
     with_l2 = None
     if l2:
-        params = _packed(model)
+        params = pack(model)
         m = n_train or len(X)
         penalty = sum(float(np.dot(params.theta[e.slice], params.theta[e.slice]))
                       for e in params.layout if e.kind == "weight")

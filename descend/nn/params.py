@@ -152,19 +152,28 @@ class Params:
         return f"Params({self.theta.size} values, dtype={self.theta.dtype}, {len(self.layout)} tensors)"
 
 
-def pack(model, *, dtype=np.float32) -> Params:
-    """Pack ``model``'s parameters into one contiguous vector θ of ``dtype`` (float32 or float64).
+def pack(model, *, dtype=None) -> Params:
+    """Pack ``model``'s parameters into one contiguous vector θ of ``dtype`` (float32 or float64; None: the
+    dtype of an earlier packing, else float32).
 
     Every parameter's ``data`` becomes a view of θ and its ``grad`` a view of the flat gradient, in the
     parameter's own memory order (``Entry.order``); rebinding a packed parameter's array raises.
-    Buffers are converted to the same dtype. Packing again (e.g. in float64 for a gradient check) moves the parameters to a new θ.
+    Buffers are converted to the same dtype. Packing a packed model again in the same dtype returns a
+    ``Params`` over the same θ and gradient (so ``fit``, the diagnostics and the caller share one θ);
+    in another dtype (e.g. float64 for a gradient check) it moves the parameters to a new θ.
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"pack: dtype must be float32 or float64, got {dtype}")
     named = list(model.named_parameters())
     if not named:
         raise ValueError(f"pack: {type(model).__name__} has no parameters to pack")
+    if dtype is None:  # a packed model keeps its dtype; a new one gets float32
+        first = named[0][1]
+        dtype = first.data.dtype if first._packed else np.float32
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"pack: dtype must be float32 or float64, got {dtype}")
+    existing = _packed_already(model, named, dtype)
+    if existing is not None:
+        return existing
     seen: dict[int, str] = {}
     for name, p in named:
         if id(p) in seen:
@@ -193,4 +202,26 @@ def pack(model, *, dtype=np.float32) -> Params:
             arr = getattr(module, b)
             if arr.dtype != dtype:
                 module.register_buffer(b, arr.astype(dtype))
+    return Params(model, theta, grad, tuple(layout), tuple(p for _, p in named))
+
+
+def _packed_already(model, named, dtype) -> Params | None:
+    """``Params`` over the θ an earlier ``pack`` of exactly these parameters made, if it still holds them all."""
+    first = named[0][1]
+    theta, grad = first.data.base, first.grad.base if first.grad is not None else None
+    if theta is None or grad is None or theta.dtype != dtype or theta.ndim != 1 or grad.shape != theta.shape:
+        return None
+    start, itemsize = theta.__array_interface__["data"][0], theta.itemsize
+    layout, offset = [], 0
+    for name, p in named:
+        d = p.data
+        if not p._packed or d.base is not theta or p.grad is None or p.grad.base is not grad:
+            return None
+        if (d.__array_interface__["data"][0] - start) // itemsize != offset:
+            return None
+        order = "F" if d.ndim > 1 and d.flags.f_contiguous and not d.flags.c_contiguous else "C"
+        layout.append(Entry(name, tuple(d.shape), offset, d.size, p.kind, order))
+        offset += d.size
+    if offset != theta.size:
+        return None
     return Params(model, theta, grad, tuple(layout), tuple(p for _, p in named))

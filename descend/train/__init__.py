@@ -3,11 +3,13 @@ from .callbacks import Averaging, MetricsLog, ProgressBar, ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 from .evaluate import evaluate, predict
-from .loop import FitState, fit
+from .loop import SNAPSHOT_EVERY, fit
+from .objective import Objective
+from .state import FitState, Snapshot
 from .model_io import load_model
 from .stopping import (AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps, SmallLossChange, SmallParamChange,
                        TimeLimit)
 
-__all__ = ["fit", "evaluate", "predict", "FitState", "History", "MaxSteps", "MaxEpochs", "SmallParamChange",
+__all__ = ["fit", "evaluate", "predict", "Objective", "FitState", "Snapshot", "SNAPSHOT_EVERY", "History", "MaxSteps", "MaxEpochs", "SmallParamChange",
            "SmallLossChange", "EarlyStopping", "Divergence", "TimeLimit", "AnyOf", "ProgressBar",
            "ReduceLROnPlateau", "MetricsLog", "Averaging", "save_checkpoint", "load_checkpoint", "load_model"]

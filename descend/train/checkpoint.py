@@ -1,4 +1,10 @@
-"""Crash-safe, pickle-free checkpoints: arrays in a safetensors file, everything else as JSON metadata.
+"""Checkpoints: the schema of a run's state and its crash-safe, pickle-free file (safetensors + JSON).
+
+The schema (``capture`` / ``restore``): θ and the model's buffers; the optimizer's ``state_dict()``; the
+generators (shuffling, augmentation, dropout layers); the clock (epoch, step, batch in the epoch, its
+example order, lr scale, running accuracy); the history; the last good and the best θ; callbacks' state;
+the fitted preprocessing and the run's config. Arrays indexed by θ are stored with every parameter
+row-major (``Params.canonical``), whatever θ's own memory order.
 
 Written to a temporary file in the same folder, flushed and fsync'ed, then atomically renamed over
 the old checkpoint (and the folder fsync'ed), so a crash at any moment leaves the old or the new
@@ -13,10 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.preprocess import from_state_dict as _preprocess_from_state
+from .history import History
+from .state import Snapshot, generators
+
 FORMAT = "descend-checkpoint"
 VERSION = 1
 
-__all__ = ["save_checkpoint", "load_checkpoint", "check_layout", "FORMAT", "VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "check_layout", "capture", "restore", "preprocess_from", "layout_of",
+           "FORMAT", "VERSION"]
 
 
 def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
@@ -88,3 +99,111 @@ def check_layout(expected: list, found: list, what: str = "checkpoint") -> None:
                  for n in exp if n in got and exp[n] != got[n]]
     if problems:
         raise ValueError(f"the {what} does not fit this model (another architecture?): " + "; ".join(problems))
+
+
+def layout_of(params) -> list:
+    """θ's layout as stored: [name, shape, dtype] per parameter."""
+    return [[e.name, list(e.shape), str(params.theta.dtype)] for e in params.layout]
+
+
+def _on_disk(params, arrays: dict, convert) -> dict:
+    """``arrays`` with ``convert`` (``params.canonical`` to save, ``params.from_canonical`` to load) applied to
+    the θ-indexed ones: θ, the good and best θ, optimizer and callback arrays whose last axis has θ's size."""
+    n = params.theta.size
+    return {k: convert(v) if ((k in ("theta", "good.theta", "best.theta") or k.startswith(("optimizer.", "callback")))
+                              and v.ndim and v.shape[-1] == n) else v
+            for k, v in arrays.items()}
+
+
+def _split(d: dict, prefix: str, arrays: dict) -> dict:
+    """Put the array entries of ``d`` into ``arrays`` under ``prefix``; return the others (for the JSON)."""
+    arrays.update({prefix + k: v for k, v in d.items() if isinstance(v, np.ndarray)})
+    return {k: v for k, v in d.items() if not isinstance(v, np.ndarray)}
+
+
+def _joined(meta_part: dict, arrays: dict, prefix: str) -> dict:
+    out = dict(meta_part)
+    out.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    return out
+
+
+def capture(state) -> tuple[dict, dict]:
+    """(arrays, meta) of a ``FitState``: everything a run needs to continue bit-identically."""
+    params = state.params
+    arrays = {"theta": params.theta}
+    arrays.update({f"buffer.{k}": v for k, v in params.buffers().items()})
+    meta = {"layout": layout_of(params), "optimizer": _split(state.optimizer.state_dict(), "optimizer.", arrays),
+            "history": state.history.to_dict(), "rng": state.rng.bit_generator.state,
+            "layer_rngs": {k: g.bit_generator.state for k, g in generators(state.model).items()},
+            "clock": {"epoch": state.epoch, "step": state.step, "batch": state.batch, "lr_scale": state.lr_scale,
+                      "seen": state.seen, "correct": state.correct},
+            "callbacks": {}, "config": state.config or {}}
+    if state.order is not None:
+        arrays["order"] = state.order
+    for name, snap in (("good", state.good), ("best", state.best)):
+        if snap is not None and snap.step >= 0:
+            arrays[f"{name}.theta"] = snap.theta
+            arrays.update({f"{name}.buffer.{k}": v for k, v in snap.buffers.items()})
+            meta["clock"][f"{name}_step"] = snap.step
+    for i, cb in enumerate(state.callbacks):
+        if hasattr(cb, "state_dict"):
+            meta["callbacks"][str(i)] = _split(cb.state_dict(), f"callback{i}.", arrays)
+    if state.preprocess is not None:
+        meta["preprocess"] = _split(state.preprocess.state_dict(), "preprocess.", arrays)
+    if state.aug_rng is not None:
+        meta["aug_rng"] = state.aug_rng.bit_generator.state
+    return _on_disk(params, arrays, params.canonical), meta
+
+
+def preprocess_from(arrays: dict, meta: dict):
+    """The fitted preprocessing step a checkpoint holds, or None."""
+    if "preprocess" not in meta:
+        return None
+    return _preprocess_from_state(_joined(meta["preprocess"], arrays, "preprocess."))
+
+
+def restore(state, arrays: dict, meta: dict, path="checkpoint") -> None:
+    """Put a checkpoint's run state into ``state`` (model, θ, optimizer, generators, clock, history, ...).
+
+    Everything is checked first — layout, buffers, the optimizer's state on a copy — so a checkpoint that
+    does not fit leaves the model and the optimizer as they were. The preprocessing is restored by the caller
+    (``preprocess_from``), as it must be fitted or loaded before the data are checked against the model.
+    """
+    import copy
+
+    params = state.params
+    arrays = _on_disk(params, arrays, params.from_canonical)
+    check_layout(layout_of(params), meta["layout"])
+    missing = [k for k in params.buffers() if f"buffer.{k}" not in arrays]
+    if missing:
+        raise ValueError(f"the {path} lacks the model's buffers {missing} (another architecture?)")
+    opt_state = _joined(meta["optimizer"], arrays, "optimizer.")
+    copy.deepcopy(state.optimizer).load_state_dict(opt_state)  # raises, naming the entry, if it does not fit
+    state.optimizer.load_state_dict(opt_state)
+    params.theta[...] = arrays["theta"]
+    for k, v in params.buffers().items():
+        v[...] = arrays[f"buffer.{k}"]
+    state.rng.bit_generator.state = meta["rng"]
+    if state.aug_rng is not None and "aug_rng" in meta:
+        state.aug_rng.bit_generator.state = meta["aug_rng"]
+    gens = generators(state.model)
+    for k, s in meta["layer_rngs"].items():
+        if k in gens:
+            gens[k].bit_generator.state = s
+    state.history = History.from_dict(meta["history"])
+    state.history.stop_reason = None  # continue: the new call's limits decide when to stop
+    clock = meta["clock"]
+    state.epoch, state.step, state.batch, state.lr_scale = clock["epoch"], clock["step"], clock["batch"], clock["lr_scale"]
+    state.seen, state.correct = clock["seen"], clock["correct"]
+    state.order = arrays.get("order")
+    for name in ("good", "best"):
+        if f"{name}.theta" in arrays:
+            snap = Snapshot(params)
+            snap.theta[...] = arrays[f"{name}.theta"]
+            for k, v in snap.buffers.items():  # format 1 kept no buffers beside the good θ
+                v[...] = arrays.get(f"{name}.buffer.{k}", params.buffers()[k])
+            snap.step = clock.get(f"{name}_step", state.step)
+            setattr(state, name, snap)
+    for i, cb in enumerate(state.callbacks):
+        if hasattr(cb, "load_state_dict") and str(i) in meta["callbacks"]:
+            cb.load_state_dict(_joined(meta["callbacks"][str(i)], arrays, f"callback{i}."))

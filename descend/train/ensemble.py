@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import data as D
+from ..nn import pack
 from .callbacks import Averaging
 from .evaluate import predict
 from .loop import fit
@@ -167,7 +168,7 @@ def ensemble_report(make_model: Callable[[np.random.Generator], object], X, y, X
     members = [MemberResult(s, **{f"test_{k}": v for k, v in _score(p, y_test).items()}) for s, p in zip(seeds, probs)]
     total = _score(np.mean(probs, axis=0), y_test)
     first = ens.models[0]
-    params = first._packed_params  # the θ that fit packed and trained
+    params = pack(first, dtype=fit_kwargs.get("dtype", np.float32))  # the θ that fit packed and trained
     averaging = {"last θ": _score(probs[0], y_test)}
     with ema.applied(params):
         averaging[f"EMA θ (β={ema_beta:g})"] = _score(softmax(predict(first, X_test)), y_test)

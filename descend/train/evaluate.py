@@ -25,9 +25,12 @@ def predict(model, X, *, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for X in eval mode (no graph), computed in batches; the mode is restored.
 
     If ``fit`` trained the model with ``preprocess=``, the same fitted step (training statistics)
-    is applied to X first — so raw data goes in, as it did into ``fit``.
+    is applied to X first — so raw data goes in, as it did into ``fit``. X is cast to the dtype of the
+    model's parameters (float32, or float64 for a model packed in float64).
     """
-    X, _ = D.check_Xy(X, None)
+    params = model.parameters()
+    dtype = params[0].data.dtype if params else np.float32  # the model's own: float64 models see float64 data
+    X, _ = D.check_Xy(X, None, dtype=dtype)
     pre = getattr(model, "preprocess", None)
     was_training = model.training
     model.eval()
@@ -35,7 +38,7 @@ def predict(model, X, *, batch_size: int = 1024) -> np.ndarray:
         with no_grad():
             outs = []
             for i in range(0, len(X), batch_size):
-                xb = D.take(X, slice(i, i + batch_size))
+                xb = D.take(X, slice(i, i + batch_size), dtype=dtype)
                 outs.append(model(pre.transform(xb) if pre is not None else xb).data)
     finally:
         model.train(was_training)

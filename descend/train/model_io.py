@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.preprocess import from_state_dict as from_preprocess_state
+from ..nn import pack
 from . import checkpoint as ckpt
-from .loop import _packed
 
 __all__ = ["load_model"]
 
@@ -15,25 +14,21 @@ def load_model(model, path, *, best: bool = True, dtype=np.float32):
 
     With ``best=True`` the θ of the best epoch is used when the checkpoint holds one (early
     stopping with restore_best), else the θ training ended with. The fitted preprocessing step
-    is attached as ``model.preprocess`` so ``predict(model, X_raw)`` applies it. Nothing in the
+    is set as ``model.preprocess`` so ``predict(model, X_raw)`` applies it. Nothing in the
     model changes if the checkpoint does not fit it (the error names the mismatching entries).
     """
     arrays, meta = ckpt.load_checkpoint(path)
-    params = _packed(model, np.dtype(dtype))
-    ckpt.check_layout([[e.name, list(e.shape), str(params.theta.dtype)] for e in params.layout], meta["layout"])
+    params = pack(model, dtype=np.dtype(dtype))
+    ckpt.check_layout(ckpt.layout_of(params), meta["layout"])
     use_best = best and "best.theta" in arrays
     prefix = "best.buffer." if use_best else "buffer."
     missing = [k for k in params.buffers() if prefix + k not in arrays]
     if missing:
         raise ValueError(f"the checkpoint {path} lacks the model's buffers {missing} (another architecture?)")
-    preprocess = None
-    if "preprocess" in meta:
-        state = dict(meta["preprocess"])
-        state.update({k[len("preprocess."):]: v for k, v in arrays.items() if k.startswith("preprocess.")})
-        preprocess = from_preprocess_state(state)
+    preprocess = ckpt.preprocess_from(arrays, meta)
     params.theta[...] = params.from_canonical(arrays["best.theta" if use_best else "theta"])  # stored row-major
     for k, v in params.buffers().items():
         v[...] = arrays[prefix + k]
-    object.__setattr__(model, "preprocess", preprocess)
+    model.preprocess = preprocess
     model.eval()
     return model

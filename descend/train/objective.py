@@ -1,0 +1,60 @@
+"""The one closure of training: J(θ) on the current batch — zero grad, forward, loss, L2, backward.
+
+``fit``, the babysitting checks, L-BFGS / Newton (which call it as often as their line search needs) and
+data-parallel training all evaluate the objective through this one class.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..common.validate import nonnegative
+from ..nn import functional as F
+
+__all__ = ["Objective"]
+
+
+class Objective:
+    """``objective() -> (J, grad)``: the loss of ``model`` on the current batch plus the lectures' L2 term.
+
+    J(θ) = loss(model(x), y) + (λ/2m)·Σ‖W‖², the sum over the parameters whose kind is in ``l2_kinds``
+    (weights, not biases, by default; m = the number of training examples, CS231n / Ng). The gradient lands
+    in the flat ``params.grad`` (zeroed first) and is returned with J. Set the batch with ``batch(x, y)``;
+    the model's output of the last evaluation is ``output`` (for the running accuracy).
+    """
+
+    def __init__(self, model, params, loss: Callable = F.cross_entropy, *, l2: float = 0.0, m: int = 1,
+                 l2_kinds: Sequence[str] = ("weight",)):
+        l2 = nonnegative("l2 (λ)", l2)
+        if m < 1:
+            raise ValueError(f"m (the number of training examples) must be ≥ 1, got {m}")
+        self.model, self.params, self.loss = model, params, loss
+        self.l2, self.m = l2, m
+        self.l2_slices = [e.slice for e in params.layout if e.kind in l2_kinds] if l2 else []
+        self.x = self.y = self.output = None
+
+    def batch(self, x, y) -> None:
+        """The batch the next evaluations use."""
+        self.x, self.y = x, y
+
+    def penalty(self) -> float:
+        """(λ/2m)·Σ‖W‖² at the current θ."""
+        theta, c = self.params.theta, self.l2 / self.m
+        return sum(0.5 * c * float(np.dot(theta[sl], theta[sl])) for sl in self.l2_slices)
+
+    def __call__(self):
+        params = self.params
+        params.zero_grad(lazy=True)
+        out = self.model(self.x)
+        value = self.loss(out, self.y)
+        value.backward()
+        params.zero_unwritten()
+        self.output = out.data
+        total = float(value.data)
+        theta, grad, c = params.theta, params.grad, self.l2 / self.m
+        for sl in self.l2_slices:
+            w = theta[sl]
+            total += 0.5 * c * float(np.dot(w, w))
+            grad[sl] += c * w
+        return total, grad
