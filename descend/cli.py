@@ -37,7 +37,8 @@ def _flag_overrides(args) -> dict:
 
 def add_job_arguments(parser, *, epochs_help: str) -> None:
     """The flags that describe a training job, shared by ``descend train`` and ``descend doctor``."""
-    parser.add_argument("--config", type=Path, help="TOML file with [data] [model] [optimizer] [schedule] [train] tables")
+    parser.add_argument("--config", type=Path,
+                        help="TOML file with [data] [model] [optimizer] [schedule] [train] tables")
     parser.add_argument("--dataset", help=" | ".join(datasets()))
     parser.add_argument("--hidden", help="hidden layer widths, e.g. 128,64")
     parser.add_argument("--conv", help="convolution blocks' channels, e.g. 16,32 (digits, mnist1d)")
