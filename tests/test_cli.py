@@ -121,9 +121,9 @@ def test_example_job_lists_every_key_at_its_default():
     import tomllib
     from pathlib import Path
 
-    from descend import cli
+    from descend import config
     with open(Path(__file__).parent.parent / "examples" / "job.toml", "rb") as f:
         job = tomllib.load(f)
-    assert cli.check_config(cli._merge(cli.DEFAULT_CONFIG, job)) == cli.DEFAULT_CONFIG
-    for section, values in cli.DEFAULT_CONFIG.items():
+    assert config.resolve(job) == config.DEFAULT_CONFIG
+    for section, values in config.DEFAULT_CONFIG.items():
         assert set(job[section]) == set(values), section

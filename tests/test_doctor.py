@@ -1,17 +1,17 @@
 """descend doctor: names each planted fault correctly and stays quiet on the healthy default config."""
-import argparse
 import json
 
 import numpy as np
 import pytest
 
-from descend import cli
+from descend import config
 from descend import data as D
-from descend.diagnose.doctor import FAULTS, add_subparser, doctor, main_from_args
+from descend.cli import main
+from descend.diagnose.doctor import FAULTS, doctor
 
 
 def _dead_relu_model():
-    model = cli.build_model(cli.DEFAULT_CONFIG, 64, 10, np.random.default_rng(0))
+    model = config.build_model(config.DEFAULT_CONFIG, 64, 10, np.random.default_rng(0))
     for layer in list(model)[:-1]:
         if type(layer).__name__ == "Linear":
             layer.bias.data[...] = -10.0  # pre-activations far below 0 for every input: every ReLU is dead
@@ -56,12 +56,9 @@ def test_planted_fault_is_named(tmp_path, name, cfg, kwargs, fault):
 
 
 def test_cli_subcommand(tmp_path, capsys):
-    parser = argparse.ArgumentParser(prog="descend")
-    add_subparser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["doctor", "--lr", "1e-5", "--epochs", "4", "--out", str(tmp_path)])
-    assert main_from_args(args) == 1
+    assert main(["doctor", "--lr", "1e-5", "--epochs", "4", "--out", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "learning rate too low" in out and str(tmp_path) in out
-    bad = parser.parse_args(["doctor", "--optimizer", "nope", "--out", str(tmp_path)])
-    assert main_from_args(bad) == 2
-    assert "optimizer.name" in capsys.readouterr().err
+    assert main(["doctor", "--optimizer", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("descend: config error: ") and "optimizer.name" in err

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from descend import cli, optim
+from descend import config, optim
 from descend import data as D
 from descend.data.preprocess import Standardize
 from descend.train.ensemble import Ensemble, ensemble_report, softmax
@@ -14,7 +14,7 @@ def report():
     ds = D.load_digits()
     scaler = Standardize().fit(ds.X_train)
     X, Xt = scaler.transform(ds.X_train), scaler.transform(ds.X_test)
-    make = lambda rng: cli.build_model({**cli.DEFAULT_CONFIG, "model": {**cli.DEFAULT_CONFIG["model"], "hidden": [32]}},
+    make = lambda rng: config.build_model({**config.DEFAULT_CONFIG, "model": {**config.DEFAULT_CONFIG["model"], "hidden": [32]}},
                                        64, 10, rng)
     return ensemble_report(make, X, ds.y_train, Xt, ds.y_test, optimizer=lambda: optim.Adam(lr=1e-3), k=4,
                            epochs=6, batch_size=32), Xt, ds.y_test

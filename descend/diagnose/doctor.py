@@ -9,7 +9,6 @@ them (a learning rate 100× too low is why 20 examples cannot be overfit; it is 
 from __future__ import annotations
 
 import json
-import sys
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import cli
+from .. import config
 from .. import data as D
 from .activations import activation_stats
 from .checks import gap_verdict, initial_loss_check, loss_curve_verdict, overfit_small_subset
 from .lr_range import lr_range_test
 from .updates import update_ratios
 
-__all__ = ["FAULTS", "Finding", "Report", "doctor", "add_subparser", "main_from_args"]
+__all__ = ["FAULTS", "Finding", "Report", "doctor"]
 
 # fault code → what to call it and what to do (the report's vocabulary, in priority order)
 FAULTS = {
@@ -124,8 +123,8 @@ class Report:
 
 
 def _prepare(cfg: dict, data):
-    """The data of ``descend train`` (``cli.prepare_data``), standardized by training statistics here."""
-    X, y, Xv, yv, _, _, num_classes, scaler = cli.prepare_data(cfg, data)
+    """The data of ``descend train`` (``config.prepare_data``), standardized by training statistics here."""
+    X, y, Xv, yv, _, _, num_classes, scaler = config.prepare_data(cfg, data)
     if scaler is not None:
         X, Xv = scaler.fit_transform(X), scaler.transform(Xv)
     X, y = D.check_Xy(X, y)
@@ -171,7 +170,7 @@ def doctor(cfg: dict, out_dir, *, data=None, model=None, epochs: int = 8, sweep_
            verbose: bool = False) -> Report:
     """Run the babysitting checks on a training config and write the report and figures to ``out_dir``.
 
-    ``cfg``: the TOML config of ``descend train`` as a dict (missing keys take ``cli.DEFAULT_CONFIG``).
+    ``cfg``: the TOML config of ``descend train`` as a dict (missing keys take ``config.DEFAULT_CONFIG``).
     ``data``: a ``descend.data.Dataset`` to use instead of ``cfg["data"]["dataset"]``; ``model``:
     a model to use instead of building the config's (it is trained in place by the short run).
     The short training run lasts ``min(epochs, train.epochs)`` epochs. Writes ``report.txt``,
@@ -183,15 +182,15 @@ def doctor(cfg: dict, out_dir, *, data=None, model=None, epochs: int = 8, sweep_
     from . import plots as DP
 
     t0 = time.perf_counter()
-    cfg = cli.check_config(cli._merge(cli.DEFAULT_CONFIG, cfg))
+    cfg = config.resolve(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = cfg["train"]
     X, y, Xv, yv, C = _prepare(cfg, data)
     if model is None:
-        model = cli.build_model(cfg, X.shape[1:], C, np.random.default_rng(t["seed"]))
-    new_opt = lambda: cli._build_optimizer(cfg)  # noqa: E731 — a fresh optimizer state per check
-    schedule = cli._build_schedule(cfg)  # a descend schedule carries its own clock unit
+        model = config.build_model(cfg, X.shape[1:], C, np.random.default_rng(t["seed"]))
+    new_opt = lambda: config.build_optimizer(cfg)  # noqa: E731 — a fresh optimizer state per check
+    schedule = config.build_schedule(cfg)  # a descend schedule carries its own clock unit
     lr = float(cfg["optimizer"].get("lr", new_opt().lr))
     full_batch = type(new_opt()).__name__ == "LBFGS"
     bs = None if full_batch or t["batch_size"] == "full" else t["batch_size"]
@@ -243,33 +242,3 @@ def _json(x):
     if isinstance(x, float) and not math.isfinite(x):
         return repr(x)
     return str(x)
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def add_subparser(subparsers) -> None:
-    """Add ``descend doctor`` (same config and flags as ``descend train``) to the CLI's subparsers."""
-    p = subparsers.add_parser("doctor", help="babysit a training config: run the checks, name the faults, "
-                                             "write the figures")
-    cli.add_job_arguments(p, epochs_help="cap of the short training run (default: min(8, train.epochs))")
-    p.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>)")
-
-
-def main_from_args(args) -> int:
-    """Run ``descend doctor`` from parsed arguments; exit status 0 when healthy, 1 when faults were found."""
-    try:
-        cfg = cli.DEFAULT_CONFIG
-        if args.config:
-            cfg = cli._merge(cfg, cli._load_config(args.config))
-        epochs = args.epochs
-        args.epochs = None  # --epochs caps the doctor's short run, not the config's train.epochs
-        cfg = cli._merge(cfg, cli._flag_overrides(args))
-        out = args.out or Path("runs") / f"doctor-{time.strftime('%Y%m%d-%H%M%S')}"
-        report = doctor(cfg, out, epochs=epochs or 8)
-    except cli.ConfigError as e:
-        print(f"descend: config error: {e}", file=sys.stderr)
-        return 2
-    print(report.render())
-    print(f"report folder: {out}")
-    return 0 if report.ok else 1
