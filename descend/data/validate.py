@@ -17,8 +17,7 @@ from .batching import RowView, _gather, _integer, is_mapped
 __all__ = ["check_Xy", "num_classes"]
 
 CHUNK_BYTES = 64 << 20  # rows of a memory map are checked this many bytes at a time
-# The finiteness scan reads min and max of blocks this large: the second reduction then finds the block
-# in the CPU cache (the 188 MB MNIST-sized X: 7.5 ms instead of 10.8 ms with 64 MB blocks).
+# the finiteness scan's block: small enough that its second reduction hits the CPU cache (NOTES-optim.md)
 SCAN_BYTES = 1 << 20
 _F32_MAX = float(np.finfo(np.float32).max)
 _TASKS = ("classification", "regression")

@@ -10,7 +10,7 @@ from ..common.validate import nonnegative
 __all__ = ["Optimizer"]
 
 def _k():
-    """The Numba kernel module, imported on first use (numba costs ~0.3 s to import)."""
+    """The Numba kernel module, imported on first use (importing numba is slow; NOTES-optim.md)."""
     return kernels("descend.optim._kernels")
 
 
