@@ -115,15 +115,19 @@ def sgd_cs231n(theta, keep, g, v, lr, mu, wd, tiny):
 
 
 @_fused
-def adagrad(theta, keep, g, s, clr, eps, wd):
-    """s ← s + g²; θ ← θ − clr·g / (√s + eps)."""
+def adagrad(theta, keep, g, s, clr, eps, wd, eps_inside):
+    """s ← s + g²; θ ← θ − clr·g / (√s + eps), or θ ← θ − clr·g / √(s + eps) when eps_inside."""
     for i in prange(theta.size):
         if keep is not None:
             keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         si = s[i] + gi * gi
         s[i] = si
-        theta[i] = theta[i] - clr * gi / (math.sqrt(si) + eps)
+        if eps_inside:
+            d = math.sqrt(si + eps)
+        else:
+            d = math.sqrt(si) + eps
+        theta[i] = theta[i] - clr * gi / d
 
 
 @_fused
