@@ -1,5 +1,4 @@
 """Optimizer base class: the step contract, hyperparameter checks, lazy flat state and state_dict."""
-import math
 import numbers
 
 import numpy as np
