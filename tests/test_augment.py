@@ -71,3 +71,16 @@ def test_compose_on_flat_vectors_and_errors(rng):
         Translate(1)(X.reshape(10, 1, 8, 8), None)
     with pytest.raises(ValueError, match="does not fit"):
         RandomCrop(0, size=(9, 9))(X.reshape(10, 1, 8, 8), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("make, err, match", [
+    (lambda: RandomCrop(padding=-1), ValueError, "RandomCrop: padding must be an integer ≥ 0, got -1"),
+    (lambda: RandomCrop(padding=1.5), ValueError, "RandomCrop: padding must be an integer"),
+    (lambda: Translate(max_shift=-2), ValueError, "Translate: max_shift must be an integer ≥ 0"),
+    (lambda: HorizontalFlip(p=1.5), ValueError, r"HorizontalFlip: p must be in \[0, 1\], got 1.5"),
+    (lambda: HorizontalFlip(p="half"), TypeError, "HorizontalFlip: p must be a real number"),
+    (lambda: GaussianNoise(std=-0.1), ValueError, "GaussianNoise: std must be >= 0"),
+    (lambda: GaussianNoise(std=float("nan")), ValueError, "GaussianNoise: std must be finite")])
+def test_augmentation_settings_checked(make, err, match):
+    with pytest.raises(err, match=match):
+        make()

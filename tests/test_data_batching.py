@@ -166,3 +166,35 @@ def test_row_view_behaves_like_the_rows_it_stands_for():
     np.testing.assert_array_equal(np.asarray(nested), want[[4, 0]])
     with pytest.raises(IndexError, match="out of range"):
         RowView(base, [10])
+
+
+# ---------------------------------------------------------------------------------- dtype (the model's)
+
+def test_take_float64_keeps_float64_and_casts_others():
+    X64 = np.arange(24, dtype=np.float64).reshape(6, 4) + 0.1  # 0.1: not exactly representable in float32
+    b = take(X64, np.array([4, 1]), dtype=np.float64)
+    assert b.dtype == np.float64 and np.array_equal(b, X64[[4, 1]])  # exact: no trip through float32
+    v = take(X64, slice(1, 3), dtype=np.float64)
+    assert v.dtype == np.float64 and not v.flags.writeable and np.shares_memory(v, X64)  # view, as for float32
+    b32 = take(X64, np.array([4, 1]))  # default float32: cast per batch, as before
+    assert b32.dtype == np.float32 and np.array_equal(b32, X64[[4, 1]].astype(np.float32))
+    Xi = np.arange(12, dtype=np.int16).reshape(3, 4)
+    assert take(Xi, slice(0, 2), dtype=np.float64).dtype == np.float64
+    X32 = X64.astype(np.float32)
+    up = take(X32, slice(0, 6), dtype=np.float64)
+    assert up.dtype == np.float64 and not np.shares_memory(up, X32)
+
+
+def test_take_float64_from_a_memory_map(tmp_path):
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    np.save(tmp_path / "X.npy", X)
+    m = np.load(tmp_path / "X.npy", mmap_mode="r")
+    idx = np.array([40, 2, 17])
+    assert np.array_equal(take(m, idx, dtype=np.float64), X[idx])
+    assert take(m, idx).dtype == np.float32
+
+
+@pytest.mark.parametrize("bad, err", [(np.int32, ValueError), (np.float16, ValueError), ("nonsense", TypeError)])
+def test_take_rejects_other_dtypes(bad, err):
+    with pytest.raises(err, match="dtype"):
+        take(np.zeros((3, 2)), slice(0, 2), dtype=bad)

@@ -133,3 +133,35 @@ def test_import_is_light():
             "print(sorted(m for m in ('sklearn', 'mnist1d', 'matplotlib', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_mnist1d_default_is_the_published_recipe(monkeypatch):
+    """The paper's published data (mnist1d_data.pkl) were made by make_dataset with the package's default
+    arguments: 5000 samples, seed 42, 80/20 split. load_mnist1d() must use exactly those, offline."""
+    import mnist1d.data
+
+    def no_download(*a, **k):
+        raise AssertionError("load_mnist1d must not call mnist1d's download path")
+
+    monkeypatch.setattr(mnist1d.data, "get_dataset", no_download)
+    monkeypatch.setattr(mnist1d.data.requests, "get", no_download)
+    ds = load_mnist1d()
+    assert ds.X_train.shape == (4000, 40) and ds.X_test.shape == (1000, 40)
+    args = mnist1d.data.get_dataset_args()
+    assert (args.num_samples, args.seed, args.train_split) == (5000, 42, 0.8)  # the recipe the paper's file used
+    ref = mnist1d.data.make_dataset(args)
+    np.testing.assert_array_equal(ds.X_train, ref["x"].astype(np.float32))
+    np.testing.assert_array_equal(ds.y_test, ref["y_test"])
+
+
+def test_spiral_without_a_split():
+    ds = make_spiral(100, 3, rng=np.random.default_rng(0), test_fraction=0)
+    assert ds.X_train.shape == (300, 2) and ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert ds.X_test.shape == (0, 2) and ds.y_test.shape == (0,)
+    assert np.bincount(ds.y_train).tolist() == [100, 100, 100]
+    split = make_spiral(100, 3, rng=np.random.default_rng(0))  # the same points, then split
+    X = np.concatenate([split.X_train, split.X_test])
+    assert sorted(map(tuple, X)) == sorted(map(tuple, ds.X_train))
+    assert not ds.X_train.flags.writeable
+    with pytest.raises(ValueError, match="test_fraction must be strictly between 0 and 1, got 1.0; e.g. 0.2, or 0"):
+        make_spiral(rng=np.random.default_rng(0), test_fraction=1.0)

@@ -204,3 +204,22 @@ def test_num_classes():
         num_classes(np.array([], int))
     with pytest.raises(ValueError, match="≥ 0"):
         num_classes(np.array([-1, 2]))
+
+
+def test_dtype_float64_end_to_end():
+    X64 = np.random.default_rng(0).standard_normal((5, 3))
+    Xc, _ = check_Xy(X64, None, dtype=np.float64)
+    assert Xc is X64  # already float64: no copy
+    X32, _ = check_Xy(X64, None)  # the default stays float32
+    assert X32.dtype == np.float32
+    Xc, yc = check_Xy(X64.astype(np.float32), np.arange(5.0), task="regression", dtype=np.float64)
+    assert Xc.dtype == np.float64 and yc.dtype == np.float64
+    _, yc = check_Xy(X64, np.array([0, 1, 2, 1, 0]), dtype=np.float64)
+    assert yc.dtype == np.int64  # labels stay integers
+    big = X64.copy()
+    big[2, 1] = 1e300  # beyond float32, fine for a float64 model
+    assert check_Xy(big, None, dtype=np.float64)[0][2, 1] == 1e300
+    with pytest.raises(ValueError, match="too large for float32"):
+        check_Xy(big, None)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        check_Xy(X64, None, dtype=np.int64)

@@ -115,6 +115,49 @@ def test_adagrad():
     close(st["s"], 0.3 + G * G)
 
 
+def test_adagrad_eps_inside_one_step():
+    """d2l's form: s ← s + g²; θ ← θ − lrₜ·g/√(s + ε), with lrₜ = lr/(1 + (t−1)·lr_decay)."""
+    eps = 0.3  # large, so that inside vs outside the root differ far above rounding
+    th, st = one_step(Adagrad(lr=0.1, lr_decay=0.05, weight_decay=0.01, eps=eps, eps_inside=True), t=3, s=V)
+    g = G + 0.01 * THETA
+    s = V + g * g
+    close(st["s"], s)
+    close(th, THETA - 0.1 / (1 + 3 * 0.05) * g / np.sqrt(s + eps))
+    outside = THETA - 0.1 / (1 + 3 * 0.05) * g / (np.sqrt(s) + eps)
+    assert np.max(np.abs(th - outside)) > 1e-3  # the option changes the update
+    for dtype in (np.float32, np.float64):  # first step from s = 0
+        th, st = one_step(Adagrad(lr=0.2, eps=1e-6, eps_inside=True), dtype=dtype)
+        assert th.dtype == dtype and st["s"].dtype == dtype
+        np.testing.assert_allclose(th, THETA - 0.2 * G / np.sqrt(G * G + 1e-6), rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_adagrad_eps_inside_trajectory_against_numpy():
+    """200 steps with a varying lr against a float64 NumPy re-implementation of the written formula
+    (torch has no eps-inside Adagrad to serve as the oracle); θ and s at every step, rtol 1e-12."""
+    rng = np.random.default_rng(7)
+    n = 12
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    a = q @ np.diag(np.linspace(0.2, 6.0, n)) @ q.T
+    b = rng.standard_normal(n)
+
+    def grad(x):
+        return a @ x + b + np.tanh(x)
+
+    theta0 = rng.standard_normal(n) * 2.0
+    lr0, lr_decay, wd, eps, acc0 = 0.3, 0.01, 0.05, 1e-6, 0.1
+    opt = Adagrad(lr=lr0, lr_decay=lr_decay, weight_decay=wd, initial_accumulator_value=acc0, eps=eps, eps_inside=True)
+    theta, ref, s = theta0.copy(), theta0.copy(), np.full(n, acc0)
+    for step in range(200):
+        lr = lr0 * (0.5 + 0.5 * np.cos(np.pi * step / 400))
+        opt.step(theta, lambda: (0.0, grad(theta)), lr=float(lr))
+        g = grad(ref) + wd * ref
+        s = s + g * g
+        ref = ref - lr / (1 + step * lr_decay) * g / np.sqrt(s + eps)
+        np.testing.assert_allclose(theta, ref, rtol=1e-12, atol=1e-14, err_msg=f"theta at step {step + 1}")
+        np.testing.assert_allclose(opt.state["s"], s, rtol=1e-12, err_msg=f"s at step {step + 1}")
+    assert np.max(np.abs(theta - theta0)) > 0.5  # it moved
+
+
 @pytest.mark.parametrize("centered", [False, True])
 @pytest.mark.parametrize("momentum", [0.0, 0.8])
 @pytest.mark.parametrize("eps_inside", [False, True])
@@ -394,6 +437,8 @@ def test_keyword_only_and_type_errors():
         SGD(0.1)
     with pytest.raises(TypeError, match="amsgrad"):
         Adam(amsgrad="yes")
+    with pytest.raises(TypeError, match="eps_inside"):
+        Adagrad(eps_inside=1)
     with pytest.raises(TypeError, match="lr"):
         Adam(lr="0.1")
 

@@ -91,3 +91,33 @@ def test_against_torch():
         # torch's cosine rises again after T_max (it is periodic); ours stays at min_lr, so compare up to T_max
         m = 26 if isinstance(ours, Cosine) else 29 if isinstance(ours, Sequence) and isinstance(ours.schedules[1], Cosine) else n
         np.testing.assert_allclose(preview(ours, m), torch_lrs(make, m), rtol=1e-12, atol=1e-15, err_msg=repr(ours))
+
+
+def test_staircase_inverse_time_and_exponential_hand_computed():
+    """Keras' meaning of decay_steps/staircase: t/decay_steps, floored when staircase (values by hand)."""
+    s = InverseTimeDecay(0.1, 0.5, decay_steps=2, staircase=True)
+    # 0.1/(1 + 0.5·⌊t/2⌋): t = 0, 1 → 0.1; 2, 3 → 0.1/1.5; 7 → 0.1/2.5 = 0.04
+    np.testing.assert_allclose([s(t) for t in (0, 1, 2, 3, 7)], [0.1, 0.1, 0.1 / 1.5, 0.1 / 1.5, 0.04], rtol=1e-12, atol=0)
+    c = InverseTimeDecay(0.1, 0.5, decay_steps=2)
+    # continuous: 0.1/(1 + 0.5·t/2): t = 1 → 0.1/1.25 = 0.08; t = 6 → 0.1/2.5 = 0.04
+    np.testing.assert_allclose([c(0), c(1), c(6)], [0.1, 0.08, 0.04], rtol=1e-12, atol=0)
+    e = ExponentialDecay(0.5, 0.25, decay_steps=4, staircase=True, unit="step")
+    # 0.5·0.25^⌊t/4⌋: t = 0..3 → 0.5; 4..7 → 0.125; 9 → 0.03125
+    np.testing.assert_allclose([e(t) for t in (0, 3, 4, 7, 9)], [0.5, 0.5, 0.125, 0.125, 0.03125], rtol=1e-12, atol=0)
+    ec = ExponentialDecay(0.5, 0.25, decay_steps=4)
+    # 0.5·0.25^(t/4): t = 2 → 0.5·0.5 = 0.25; t = 6 → 0.5·0.125 = 0.0625
+    np.testing.assert_allclose([ec(2), ec(6)], [0.25, 0.0625], rtol=1e-12, atol=0)
+    # Keras' documented ExponentialDecay example: initial 0.1, decay_steps=100000, decay_rate=0.96, staircase=True
+    k = ExponentialDecay(0.1, 0.96, decay_steps=100000, staircase=True, unit="step")
+    np.testing.assert_allclose([k(0), k(99999), k(100000), k(250000)], [0.1, 0.1, 0.096, 0.09216], rtol=1e-12, atol=0)
+    # the defaults (decay_steps=1, no staircase) are the lecture's formulas, unchanged
+    assert InverseTimeDecay(0.2, 1.0, decay_steps=1, staircase=True)(3) == InverseTimeDecay(0.2, 1.0)(3) == 0.05
+
+
+@pytest.mark.parametrize("bad, err", [
+    (lambda: InverseTimeDecay(0.1, 1.0, decay_steps=0), ValueError), (lambda: ExponentialDecay(0.1, 0.9, decay_steps=-2), ValueError),
+    (lambda: ExponentialDecay(0.1, 0.9, decay_steps=1.5), TypeError), (lambda: InverseTimeDecay(0.1, 1.0, staircase=1), TypeError),
+    (lambda: InverseTimeDecay(0.1, 1.0, "epoch", 2), TypeError)])  # decay_steps is keyword-only
+def test_staircase_arguments_checked(bad, err):
+    with pytest.raises(err):
+        bad()

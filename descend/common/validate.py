@@ -5,11 +5,12 @@ and ``ValueError`` for a value out of range.
 """
 import math
 import numbers
+import operator
 
 import numpy as np
 
 __all__ = ["real", "positive", "nonnegative", "unit_interval", "closed_unit_interval", "positive_int", "flag",
-           "choice", "generator"]
+           "choice", "generator", "open_unit_interval", "float_dtype", "integer"]
 
 
 def real(name, value):
@@ -77,3 +78,38 @@ def generator(rng, who: str) -> np.random.Generator:
         raise TypeError(f"{who} needs rng=numpy.random.default_rng(seed) (a numpy.random.Generator), got "
                         f"{type(rng).__name__}")
     return rng
+
+
+def open_unit_interval(name, value, hint=""):
+    """A fraction strictly between 0 and 1 (a test or validation share)."""
+    value = real(name, value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}{hint}")
+    return value
+
+
+def float_dtype(name, value) -> np.dtype:
+    """A floating dtype descend computes in: float32 (the default everywhere) or float64."""
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a NumPy dtype, np.float32 or np.float64, got {value!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {dt}; pass {name}=np.float32 (or np.float64 "
+                         "for a float64 model)")
+    return dt
+
+
+def integer(name, value, low=None):
+    """``value`` as a Python int (bools refused), at least ``low`` if given; ValueError naming it otherwise
+    (also for a non-integer: counts and sizes given as 2.5 or "3" are a value error of the setting)."""
+    rule = "an integer" if low is None else "a positive integer (≥ 1)" if low == 1 else f"an integer ≥ {low}"
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {rule}, got {value!r}") from None
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be {rule}, got {value}")
+    return value

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.validate import closed_unit_interval, generator, integer, nonnegative
+
 __all__ = ["RandomCrop", "HorizontalFlip", "Translate", "GaussianNoise", "Compose"]
 
 
 def _check(X, rng, who: str) -> np.ndarray:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{who} needs an explicit rng=np.random.default_rng(seed), got {rng!r}")
+    generator(rng, who)
     X = np.asarray(X)
     if X.ndim != 4:
         raise ValueError(f"{who} expects images of shape (N, C, H, W), got shape {X.shape}; for flat vectors use "
@@ -52,8 +53,7 @@ class RandomCrop:
     mode: str = "constant"
 
     def __post_init__(self):
-        if int(self.padding) != self.padding or self.padding < 0:
-            raise ValueError(f"RandomCrop: padding must be an integer ≥ 0, got {self.padding!r}")
+        integer("RandomCrop: padding", self.padding, low=0)
         if self.mode not in ("constant", "reflect", "edge"):
             raise ValueError(f"RandomCrop: mode must be 'constant', 'reflect' or 'edge', got {self.mode!r}")
 
@@ -76,8 +76,7 @@ class Translate:
     max_shift: int = 2
 
     def __post_init__(self):
-        if int(self.max_shift) != self.max_shift or self.max_shift < 0:
-            raise ValueError(f"Translate: max_shift must be an integer ≥ 0, got {self.max_shift!r}")
+        integer("Translate: max_shift", self.max_shift, low=0)
 
     def __call__(self, X, rng) -> np.ndarray:
         X = _check(X, rng, "Translate")
@@ -96,8 +95,7 @@ class HorizontalFlip:
     p: float = 0.5
 
     def __post_init__(self):
-        if not 0 <= self.p <= 1:
-            raise ValueError(f"HorizontalFlip: p must be in [0, 1], got {self.p!r}")
+        closed_unit_interval("HorizontalFlip: p", self.p)
 
     def __call__(self, X, rng) -> np.ndarray:
         X = _check(X, rng, "HorizontalFlip")
@@ -114,8 +112,7 @@ class GaussianNoise:
     std: float = 0.1
 
     def __post_init__(self):
-        if not self.std >= 0:
-            raise ValueError(f"GaussianNoise: std must be ≥ 0, got {self.std!r}")
+        nonnegative("GaussianNoise: std", self.std)
 
     def __call__(self, X, rng) -> np.ndarray:
         X = _check(X, rng, "GaussianNoise")

@@ -1,4 +1,4 @@
-"""Mini-batching: batch size, one epoch's order, its batch slices, and gathering rows as float32 batches.
+"""Mini-batching: batch size, one epoch's order, its batch slices, and gathering rows as batches of the model's dtype.
 
 An epoch is ``order = epoch_order(n, rng=rng)`` (a permutation, saved in checkpoints so a run can
 resume mid-epoch) cut by ``batch_slices(n, batch_size)``; batch ``k`` is
@@ -7,16 +7,17 @@ descent (one batch, the whole set), 1 is stochastic gradient descent, anything e
 (CS231n, "Optimization"; Goodfellow et al., *Deep Learning*, §8.1.3).
 
 Memory-mapped inputs (``np.load(path, mmap_mode="r")``) are never read whole: ``take`` reads only
-the rows of one batch, in file order, and casts just those to float32 — the lectures' m = 5,000,000
+the rows of one batch, in file order, and casts just those (float32 by default) — the lectures' m = 5,000,000
 case trains in the memory of a batch.
 """
 from __future__ import annotations
 
 import mmap
-import operator
 import warnings
 
 import numpy as np
+
+from ..common.validate import float_dtype, integer
 
 __all__ = ["RowView", "take", "resolve_batch_size", "epoch_order", "batch_slices"]
 
@@ -135,18 +136,21 @@ def _gather(X, idx, *, dtype) -> np.ndarray:
     return out
 
 
-def take(X, idx, *, dtype=np.float32) -> np.ndarray:
-    """Gather the rows ``X[idx]`` as a float32, C-contiguous batch of shape (len(idx), *X.shape[1:]).
+def take(X, idx, dtype=np.float32) -> np.ndarray:
+    """Gather the rows ``X[idx]`` as a C-contiguous batch of ``dtype`` (float32 by default, float64 for a
+    float64 model) and shape (len(idx), *X.shape[1:]).
 
     ``idx`` is a 1-D integer array (rows come out in its order), a boolean mask, or a slice.
     A memory-mapped ``X`` is read only at those rows (sorted for locality, then put back in
-    ``idx`` order); a ``RowView`` reads its base's rows. For an in-memory float32 ``X`` that is
-    C-contiguous, a slice returns a read-only view (no copy — batch gradient descent takes the
-    whole set every step); everything else returns a new array. Never writes to ``X``.
+    ``idx`` order) and only those rows are cast; a ``RowView`` reads its base's rows. For an in-memory
+    ``X`` already of ``dtype`` and C-contiguous, a slice returns a read-only view (no copy — batch
+    gradient descent takes the whole set every step); everything else returns a new array. Never
+    writes to ``X``.
     """
+    dtype = float_dtype("dtype", dtype)
     if isinstance(idx, slice):
-        if (not is_mapped(X) and isinstance(X, np.ndarray) and X.dtype == np.float32
-                and X.flags.c_contiguous and idx.step in (None, 1)) and X.dtype == dtype:
+        if (not is_mapped(X) and isinstance(X, np.ndarray) and X.dtype == dtype
+                and X.flags.c_contiguous and idx.step in (None, 1)):
             view = X[idx]
             view.flags.writeable = False  # the caller's array must not be written through a batch
             return view
@@ -212,13 +216,4 @@ def batch_slices(n: int, batch_size, *, drop_last: bool = False) -> list[slice]:
 
 def _integer(value, what: str, *, low: int | None = None) -> int:
     """``value`` as a Python int (bools refused), at least ``low`` if given; else ValueError naming it."""
-    rule = "an integer" if low is None else "a positive integer (≥ 1)" if low == 1 else f"an integer ≥ {low}"
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be {rule}, got {value!r}") from None
-    if low is not None and value < low:
-        raise ValueError(f"{what} must be {rule}, got {value}")
-    return value
+    return integer(what, value, low)

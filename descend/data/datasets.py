@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.validate import open_unit_interval
 from .batching import _integer
 from .split import train_val_split
 
@@ -55,10 +56,7 @@ def _frozen(name, X_tr, y_tr, X_te, y_te, num_classes) -> Dataset:
 
 
 def _check_test_fraction(test_fraction) -> float:
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.floating)) \
-            or not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}; e.g. 0.2")
-    return float(test_fraction)
+    return open_unit_interval("test_fraction", test_fraction, "; e.g. 0.2")
 
 
 def _seed_rng(seed) -> np.random.Generator:
@@ -101,24 +99,29 @@ def load_breast_cancer(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return _sklearn("load_breast_cancer", "breast_cancer", test_fraction=test_fraction, seed=seed)
 
 
-def load_mnist1d(*, images: bool = False, seed: int = 0, num_samples: int | None = None) -> Dataset:
+def load_mnist1d(*, images: bool = False, seed: int | None = None, num_samples: int | None = None) -> Dataset:
     """MNIST-1D (Greydanus & Kalnishkan, 2020), generated locally by the ``mnist1d`` package: 40 features, 10 classes.
 
-    ``num_samples`` (default the package's 5000) are generated with ``mnist1d.data.make_dataset``
-    — never its download path — and split 80/20 as the package does (4000 / 1000 by default).
+    With the defaults (``seed=None``, ``num_samples=None``) this is the data set the paper published
+    (``mnist1d_data.pkl``: 4000 train / 1000 test): the package's ``make_dataset`` with its own default
+    arguments (``get_dataset_args()``: 5000 samples, seed 42, train_split 0.8), which is how that file
+    was made. Nothing is downloaded: ``mnist1d.data.get_dataset``'s download path is never called.
+    ``seed`` / ``num_samples`` generate another draw of the same distribution instead.
     input_shape (40,), or (1, 40) with ``images=True`` (N, C, W) for 1-D convolutions.
     The generator seeds NumPy's and Python's global RNGs; their states are restored afterwards,
     so the caller's global randomness is untouched (not thread-safe against other users of it).
     """
-    _seed_rng(seed)  # validates
+    if seed is not None:
+        _seed_rng(seed)  # validates
     if num_samples is not None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 10:
             raise ValueError(f"num_samples must be an integer ≥ 10 (at least one per class) or None for "
                              f"the package default 5000, got {num_samples!r}")
     from mnist1d.data import get_dataset_args, make_dataset  # lazily: pulls in matplotlib
 
-    args = get_dataset_args()
-    args.seed = int(seed)
+    args = get_dataset_args()  # the published data set's arguments
+    if seed is not None:
+        args.seed = int(seed)
     if num_samples is not None:
         args.num_samples = int(num_samples)
     np_state, py_state = np.random.get_state(), random.getstate()
@@ -141,6 +144,8 @@ def make_spiral(n_per_class: int = 100, classes: int = 3, *, noise: float = 0.2,
     For class j, with n = n_per_class: r = linspace(0, 1, n), t = linspace(4j, 4(j+1), n) + noise·N(0, 1),
     X = r·(sin t, cos t). (CS231n, "Putting it together: minimal neural network case study".)
     Split stratified with ``rng`` (the same Generator draws the noise, then the split).
+    ``test_fraction=0``: no split — every sample is in ``X_train``/``y_train`` (class by class, as
+    CS231n trains on all 300 points) and the test set is empty (shape (0, 2)); nothing is drawn for it.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"make_spiral needs an explicit rng=np.random.default_rng(seed), got {rng!r}")
@@ -149,7 +154,9 @@ def make_spiral(n_per_class: int = 100, classes: int = 3, *, noise: float = 0.2,
             raise ValueError(f"{what} must be an integer ≥ {low}, got {v!r}")
     if not isinstance(noise, (int, float, np.floating)) or isinstance(noise, bool) or not noise >= 0:
         raise ValueError(f"noise must be a number ≥ 0, got {noise!r}")
-    test_fraction = _check_test_fraction(test_fraction)
+    if not (isinstance(test_fraction, (int, float, np.floating)) and not isinstance(test_fraction, bool)
+            and test_fraction == 0):
+        test_fraction = open_unit_interval("test_fraction", test_fraction, "; e.g. 0.2, or 0 for no split")
     n = int(n_per_class)
     X = np.empty((n * classes, 2), dtype=np.float64)
     y = np.empty(n * classes, dtype=np.int64)
@@ -158,4 +165,7 @@ def make_spiral(n_per_class: int = 100, classes: int = 3, *, noise: float = 0.2,
         t = np.linspace(4.0 * j, 4.0 * (j + 1), n) + float(noise) * rng.standard_normal(n)
         X[j * n:(j + 1) * n] = np.c_[r * np.sin(t), r * np.cos(t)]
         y[j * n:(j + 1) * n] = j
+    if test_fraction == 0:
+        X = X.astype(np.float32)
+        return _frozen("spiral", X, y, X[:0].copy(), y[:0].copy(), classes)
     return _make("spiral", X, y, num_classes=classes, test_fraction=test_fraction, rng=rng)

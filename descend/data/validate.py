@@ -1,24 +1,23 @@
-"""Validate (X, y) once, at the door: shapes, finiteness, label range; cast to float32 / int64 once.
+"""Validate (X, y) once, at the door: shapes, finiteness, label range; cast to float32 (or float64) / int64 once.
 
 Every error names the bad value and how to fix it (../shared/QUALITY.md, "Bad input"). The caller's
 arrays are never written. A memory-mapped X (``np.load(path, mmap_mode="r")``) is checked in chunks
 of ``CHUNK_BYTES`` and returned unchanged — never read whole into memory or cast; its batches are
-cast to float32 when ``take`` gathers them.
+cast (to float32 by default) when ``take`` gathers them.
 """
 from __future__ import annotations
 
 import math
-import operator
 
 import numpy as np
 
+from ..common.validate import float_dtype
 from .batching import RowView, _gather, _integer, is_mapped
 
 __all__ = ["check_Xy", "num_classes"]
 
 CHUNK_BYTES = 64 << 20  # rows of a memory map are checked this many bytes at a time
-# The finiteness scan reads min and max of blocks this large: the second reduction then finds the block
-# in the CPU cache (the 188 MB MNIST-sized X: 7.5 ms instead of 10.8 ms with 64 MB blocks).
+# the finiteness scan's block: small enough that its second reduction hits the CPU cache (NOTES-optim.md)
 SCAN_BYTES = 1 << 20
 _F32_MAX = float(np.finfo(np.float32).max)
 _TASKS = ("classification", "regression")
@@ -29,25 +28,27 @@ def check_Xy(X, y=None, *, task: str = "classification", num_classes: int | None
     """Validate a data set once and return ``(X, y)`` ready for training.
 
     X: (N, features...) with N ≥ 1 and at least one feature, finite, real numbers. Returned as
-       float32 — the same object if it already is float32 (no copy). A memory-mapped X (or a
-       ``RowView`` of one) is validated chunk by chunk and returned unchanged.
+       ``dtype`` (float32 by default; float64 for a float64 model) — the same object if it already is
+       (no copy). A memory-mapped X (or a ``RowView`` of one) is validated chunk by chunk and returned
+       unchanged; ``take(X, idx, dtype)`` casts its batches.
     y: optional. ``task="classification"``: (N,) integer class labels 0..C-1 (integer-valued
        floats are accepted), returned as int64; ``num_classes`` (C), if given, bounds them.
-       ``task="regression"``: (N,) or (N, k) finite targets, returned as float32.
+       ``task="regression"``: (N,) or (N, k) finite targets, returned as ``dtype``.
     name: what to call X in messages (``name="X_val"`` calls y ``y_val``).
+    dtype: float32 or float64. With float32, values beyond float32's range are refused.
 
     Raises ValueError (bad values or shapes) or TypeError (non-numeric data), naming the bad
     value and the fix. Never writes to X or y.
     """
     if task not in _TASKS:
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    dtype = float_dtype("dtype", dtype)
     if num_classes is not None:
         if task != "classification":
             raise ValueError(f"num_classes={num_classes!r} only applies to task='classification'; drop it")
         num_classes = _integer(num_classes, "num_classes", low=1)
     yname = "y" + name[1:] if name.startswith("X") else "y"
 
-    dtype = np.dtype(dtype)
     X = _check_X(X, name, dtype)
     if y is None:
         return X, None
@@ -73,7 +74,7 @@ def num_classes(y) -> int:
 # --------------------------------------------------------------------------------------------- X
 
 
-def _check_X(X, name: str, dtype=np.float32):
+def _check_X(X, name: str, dtype: np.dtype):
     mapped = is_mapped(X)
     if not mapped and not isinstance(X, np.ndarray):
         X = np.asarray(X)
@@ -90,7 +91,7 @@ def _check_X(X, name: str, dtype=np.float32):
     _check_finite(X, name, to_float32=dtype == np.float32)
     if mapped:
         return X  # cast per batch by take(); never read whole
-    return np.asarray(X, dtype=dtype)  # no copy if already of that dtype
+    return np.asarray(X, dtype=dtype)  # no copy if already of dtype
 
 
 def _check_kind(dtype: np.dtype, name: str, *, what: str) -> None:

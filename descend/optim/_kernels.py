@@ -6,34 +6,23 @@ Each kernel reads like the per-element formula of its optimizer. Conventions sha
   to that dtype by the caller (``dt(x)``), so a float32 update does float32 arithmetic throughout
   and no float64 value is ever formed per element;
 - state values whose magnitude falls below ``tiny`` (the smallest normal number of the dtype) are
-  stored as 0: moments of dead units decay geometrically into denormals, and arithmetic on denormals
-  is many times slower (a NumPy Adam step measured 2.6x slower);
+  stored as 0: moments of dead units decay into denormals, and arithmetic on denormals is slow;
 - optional buffers that a configuration does not use are passed as None, which Numba compiles into a
-  version without their branch (with empty arrays and a flag instead, RMSprop's parallel kernel on 10M
-  floats took 55–78 ms a step instead of ~3 ms);
+  version without their branch (an empty array and a flag keep the loop from vectorizing);
 - ``keep``, the second argument of every kernel, receives θ as it was before the update unless it
-  is None: the training loop's "last good θ" for its divergence rule, written in the same pass
-  instead of by a separate copy of θ before every step (measured: the copy cost 25–30 ms of a
-  0.82 s epoch of the 784-512-256-10 MLP; the fused write adds no measurable time to Adam's pass).
-  None, not an empty array, stands for "no keep": Numba then compiles a version without the branch.
-  With an empty array and the branch in the loop, the parallel SGD-momentum kernel on 10M floats took
-  23–31 ms instead of 3 ms, and an inlined helper holding the branch stopped the serial kernels from
-  vectorizing (100× slower).
+  is None: the training loop's "last good θ", written in the same pass instead of by a separate copy.
+  None (not an empty array) stands for "no keep", so Numba compiles a version without the branch.
 
-This module imports numba (about 0.3 s), so the optimizer modules import it lazily on the first step.
+Measurements behind each point: benchmarks/NOTES-optim.md.
+
+This module imports numba (slow to import), so the optimizer modules import it lazily on the first step.
 """
 import math
 import types
 
 from numba import njit, prange
 
-# Below this size the serial compilation runs. A parallel launch costs ~2 µs on an idle machine, but
-# when the cores are busy (a closure doing NumPy work between steps, other processes) the worker
-# threads must be woken and scheduled: a 2-element Rosenbrock SGD step measured 24 µs to 1.1 ms
-# parallel against 3.6 µs serial. Above it the parallel loop scales with the cores. Between the
-# two, with the vectorized serial kernels (error_model="numpy"), serial wins inside a training loop:
-# one epoch of the 535,818-parameter MLP took 0.89 s serial vs 0.93 s parallel, while Adam on 10M
-# floats needs the threads (0.99× vs 1.21× PyTorch's fused Adam) — hence 2²⁰.
+# Below this size the serial kernel runs: waking the threads costs more than a small update (NOTES-optim.md).
 PARALLEL_MIN = 1 << 20
 
 
@@ -44,8 +33,7 @@ def _fused(f):
     g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
     g.__qualname__ = f.__qualname__ + "_serial"
     g.__module__ = f.__module__
-    # error_model="numpy" (as parallel=True implies): no ZeroDivisionError checks, which otherwise
-    # keep LLVM from vectorizing the loop — Adam on 15k floats took 38 µs instead of 3.1 µs
+    # error_model="numpy" (as parallel=True implies): ZeroDivisionError checks keep LLVM from vectorizing
     serial = njit(cache=True, error_model="numpy")(g)
 
     def kernel(theta, *args):
@@ -127,15 +115,19 @@ def sgd_cs231n(theta, keep, g, v, lr, mu, wd, tiny):
 
 
 @_fused
-def adagrad(theta, keep, g, s, clr, eps, wd):
-    """s ← s + g²; θ ← θ − clr·g / (√s + eps)."""
+def adagrad(theta, keep, g, s, clr, eps, wd, eps_inside):
+    """s ← s + g²; θ ← θ − clr·g / (√s + eps), or θ ← θ − clr·g / √(s + eps) when eps_inside."""
     for i in prange(theta.size):
         if keep is not None:
             keep[i] = theta[i]
         gi = g[i] + wd * theta[i]
         si = s[i] + gi * gi
         s[i] = si
-        theta[i] = theta[i] - clr * gi / (math.sqrt(si) + eps)
+        if eps_inside:
+            d = math.sqrt(si + eps)
+        else:
+            d = math.sqrt(si) + eps
+        theta[i] = theta[i] - clr * gi / d
 
 
 @_fused

@@ -1,5 +1,4 @@
 """Optimizer base class: the step contract, hyperparameter checks, lazy flat state and state_dict."""
-import math
 import numbers
 
 import numpy as np
@@ -10,7 +9,7 @@ from ..common.validate import nonnegative
 __all__ = ["Optimizer"]
 
 def _k():
-    """The Numba kernel module, imported on first use (numba costs ~0.3 s to import)."""
+    """The Numba kernel module, imported on first use (importing numba is slow; NOTES-optim.md)."""
     return kernels("descend.optim._kernels")
 
 
@@ -48,10 +47,30 @@ def evaluate(closure, theta):
 class Optimizer:
     """Base of every optimizer: ``step(theta, closure, lr=None, keep=None) -> loss`` on a flat θ updated in place.
 
+    **State protocol** — the only way code outside ``descend.optim`` reads, saves or restores an optimizer
+    (checkpoints, resume, the training loop's replay anchors):
+
+    - ``init_state(theta)``: create the state for this θ now rather than at the first step (idempotent;
+      optional — ``step`` creates it too). Lets a caller allocate snapshots of the state up front.
+    - ``state_dict(out=None) -> dict``: everything ``step`` depends on, as plain values —
+      ``'optimizer'`` (the class name), every hyperparameter under its constructor keyword,
+      ``'t'`` (int, steps taken; L-BFGS: iterations), the class's scalar state (NAdam ``mu_product``;
+      L-BFGS ``step_size``, ``H_diag``, ``prev_loss``, ``func_evals``) and its arrays, each a **copy**
+      (SGD ``v``; Adagrad ``s``; RMSprop ``s``, ``g_avg``, ``b``; Adam ``m``, ``v``, ``v_max``; NAdam
+      ``m``, ``v``; L-BFGS ``d``, ``prev_grad``, ``old_dirs``, ``old_stps``, ``ro``; none for Newton).
+      Arrays are absent until the state exists. Non-array values are JSON scalars (str, int, float,
+      bool, None). Changing the dict never changes the optimizer.
+    - ``load_state_dict(d)``: checks all of ``d`` first — class name, hyperparameters (the constructor's
+      own checks), ``t``, scalars, each array's shape and dtype, no unknown entries — and on any mismatch
+      raises ``ValueError``/``TypeError`` naming the entry with nothing changed. Then it restores
+      hyperparameters, counter, scalars and arrays exactly (copied, never aliased): the next ``step``
+      calls are bit-identical to those of the optimizer the dict came from.
+
     Subclasses list their keyword hyperparameters in ``_hyper`` (stored as attributes of the same
     name), extra scalar state in ``_scalars`` (attributes), and return the names of the flat state
-    buffers their configuration needs from ``_buffer_names()``. Buffers live in ``self.state``,
-    have θ's size and dtype, and are created on the first step; ``t`` counts steps.
+    buffers their configuration needs from ``_buffer_names()``. Buffers live in ``self.state`` (read-only
+    for others), have θ's size and dtype, and are created by ``init_state`` or the first step; ``t``
+    counts steps.
     """
 
     _hyper: tuple = ()
@@ -69,6 +88,13 @@ class Optimizer:
         (the kernels write it in their one pass, which is cheaper than a copy before the step).
         """
         raise NotImplementedError
+
+    def init_state(self, theta) -> None:
+        """Create the state buffers for ``theta`` now (zeros or the class's initial value) instead of at the
+        first step. Idempotent: existing state is kept; a θ of another size or dtype than the existing
+        state raises ValueError. θ is not changed."""
+        check_theta(theta)
+        self._ensure_state(theta)
 
     def _buffer_names(self):
         return ()
@@ -125,18 +151,42 @@ class Optimizer:
     def hyperparameters(self) -> dict:
         return {name: getattr(self, name) for name in self._hyper}
 
-    def state_dict(self) -> dict:
-        """Plain dict: 'optimizer' (class name), hyperparameters, 't', scalar state and copies of the buffers."""
+    def state_dict(self, *, out=None) -> dict:
+        """The optimizer's whole state as a plain dict (keys: see the class docstring); arrays are copies.
+
+        ``out``: a dict an earlier ``state_dict()`` returned. Its arrays of matching shape and dtype are
+        overwritten in place and it is returned updated, so repeated snapshots allocate nothing.
+        """
         d = {"optimizer": type(self).__name__, "t": int(self.t)}
         d.update(self.hyperparameters())
         for name in self._scalars:
             d[name] = getattr(self, name)
-        for name, arr in self.state.items():
-            d[name] = arr.copy()
-        return d
+        for name, arr in self._state_arrays():
+            dst = out.get(name) if out is not None else None
+            if (isinstance(dst, np.ndarray) and dst.shape == arr.shape and dst.dtype == arr.dtype
+                    and dst.flags.c_contiguous and dst.flags.writeable and not np.may_share_memory(dst, arr)):
+                np.copyto(dst, arr)
+                d[name] = dst
+            else:
+                d[name] = np.array(arr, dtype=arr.dtype, order="C", copy=True)
+        if out is None:
+            return d
+        out.clear()
+        out.update(d)
+        return out
+
+    def _state_arrays(self):
+        """(name, array) of the array state, in a fixed order (the arrays may be the live buffers)."""
+        return self.state.items()
 
     def load_state_dict(self, d) -> None:
-        """Restore hyperparameters, counter and buffers exactly; ValueError naming any mismatching entry."""
+        """Restore a ``state_dict()`` exactly, after checking every entry (nothing changes if one is wrong).
+
+        Raises TypeError if ``d`` is not a dict, ValueError naming the first entry that does not fit
+        (another optimizer class, a missing or unknown entry, an invalid hyperparameter, ``t`` < 0, a
+        non-numeric scalar, an array of the wrong shape or dtype, or of another size than this
+        optimizer's existing state). The arrays are copied (into the existing buffers when they fit).
+        """
         if not isinstance(d, dict):
             raise TypeError(f"state must be a dict from state_dict(), got {type(d).__name__}")
         if d.get("optimizer") != type(self).__name__:
@@ -149,25 +199,41 @@ class Optimizer:
         except (TypeError, ValueError) as err:
             raise ValueError(f"invalid hyperparameter in state: {err}") from None
         t = d["t"]
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Integral) or t < 0:
             raise ValueError(f"entry 't' must be an integer >= 0, got {t!r}")
-        state = self._load_buffers(fresh, d)
-        known = {"optimizer", "t"} | set(self._hyper) | set(self._scalars) | set(state)
+        scalars = {k: self._load_scalar(k, d[k]) for k in self._scalars}
+        arrays = self._load_buffers(fresh, d)
+        known = {"optimizer", "t"} | set(self._hyper) | set(self._scalars) | set(arrays)
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unexpected entries {unknown} in the {type(self).__name__} state")
+        # everything checked: from here on nothing raises
         for k in self._hyper:
             setattr(self, k, getattr(fresh, k))
-        for k in self._scalars:
-            setattr(self, k, self._load_scalar(k, d[k]))
+        for k, v in scalars.items():
+            setattr(self, k, v)
         self.t = int(t)
-        self.state = state
+        self._set_arrays(arrays)
+
+    def _set_arrays(self, arrays):
+        """Install checked arrays: copied into the existing buffers when the names and shapes match."""
+        same = set(arrays) == set(self.state) and all(
+            self.state[k].shape == v.shape and self.state[k].dtype == v.dtype for k, v in arrays.items())
+        if same:
+            for k, v in arrays.items():
+                np.copyto(self.state[k], v)
+        else:
+            self.state = {k: np.array(v, dtype=v.dtype, order="C", copy=True) for k, v in arrays.items()}
+
+    _nullable: tuple = ()  # scalar state entries that may be None (not yet set)
 
     def _load_scalar(self, name, value):
         if isinstance(value, np.generic):
             value = value.item()
-        if not isinstance(value, (numbers.Real, type(None))):
-            raise ValueError(f"entry {name!r} must be a number, got {type(value).__name__}")
+        if value is None and name in self._nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"entry {name!r} must be a number, got {value!r} ({type(value).__name__})")
         return value
 
     def _load_buffers(self, fresh, d):
@@ -196,7 +262,7 @@ class Optimizer:
             if arr.shape != ref.shape or arr.dtype != ref.dtype:
                 raise ValueError(f"entry {name!r} has shape {arr.shape} and dtype {arr.dtype}, but {ref_name} has "
                                  f"shape {ref.shape} and dtype {ref.dtype}")
-            state[name] = np.array(arr, dtype=arr.dtype, order="C", copy=True)
+            state[name] = arr
         return state
 
     def _buffers_required_after_step(self):

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import Optimizer, evaluate
+from .base import Optimizer, check_theta, evaluate
 from ..common.validate import choice, nonnegative, positive, positive_int
 
 __all__ = ["LBFGS"]
@@ -171,9 +171,7 @@ class LBFGS(Optimizer):
         first_loss = loss
         evals = 1
         self.func_evals += 1
-        if self._d is not None and (self._d.shape != theta.shape or self._d.dtype != theta.dtype):
-            raise ValueError(f"optimizer state 'd' has shape {self._d.shape} and dtype {self._d.dtype}, but theta has "
-                             f"shape {theta.shape} and dtype {theta.dtype}; use a new optimizer for a new theta")
+        self._check_size(theta)
         if np.max(np.abs(g)) <= self.tolerance_grad:
             return first_loss
 
@@ -257,17 +255,28 @@ class LBFGS(Optimizer):
         self._prev_grad, self.prev_loss, self.H_diag = prev_grad, prev_loss, h_diag
         return first_loss
 
-    # ------------------------------------------------------------------ state
-    def state_dict(self):
-        d = super().state_dict()
-        if self._d is not None:
-            n, dt = self._d.size, self._d.dtype
-            d["d"] = self._d.copy()
-            d["prev_grad"] = self._prev_grad.copy()
-            d["old_dirs"] = np.array(self._dirs, dtype=dt).reshape(len(self._dirs), n)
-            d["old_stps"] = np.array(self._stps, dtype=dt).reshape(len(self._stps), n)
-            d["ro"] = np.array(self._ro, dtype=np.float64)
-        return d
+    # ------------------------------------------------------------------ state (protocol: see Optimizer)
+    _nullable = ("step_size", "prev_loss")  # None until the first iteration
+
+    def init_state(self, theta):
+        """Check θ against existing state; L-BFGS's arrays are made by its first iteration (their number
+        grows with the history), so there is nothing to create in advance."""
+        check_theta(theta)
+        self._check_size(theta)
+
+    def _check_size(self, theta):
+        if self._d is not None and (self._d.shape != theta.shape or self._d.dtype != theta.dtype):
+            raise ValueError(f"optimizer state 'd' has shape {self._d.shape} and dtype {self._d.dtype}, but theta has "
+                             f"shape {theta.shape} and dtype {theta.dtype}; use a new optimizer for a new theta")
+
+    def _state_arrays(self):
+        if self._d is None:
+            return ()
+        n, dt = self._d.size, self._d.dtype
+        return (("d", self._d), ("prev_grad", self._prev_grad),
+                ("old_dirs", np.array(self._dirs, dtype=dt).reshape(len(self._dirs), n)),
+                ("old_stps", np.array(self._stps, dtype=dt).reshape(len(self._stps), n)),
+                ("ro", np.array(self._ro, dtype=np.float64)))
 
     def _load_buffers(self, fresh, d):
         names = ("d", "prev_grad", "old_dirs", "old_stps", "ro")
@@ -297,16 +306,15 @@ class LBFGS(Optimizer):
             if d[name].shape != shape or d[name].dtype != dt:
                 raise ValueError(f"entry {name!r} has shape {d[name].shape} and dtype {d[name].dtype}, expected "
                                  f"{shape} and {dt}")
-        return {name: np.array(d[name], copy=True, order="C") for name in names}
+        return {name: d[name] for name in names}
 
-    def load_state_dict(self, d):
-        super().load_state_dict(d)
-        st, self.state = self.state, {}
+    def _set_arrays(self, st):
         if not st:
             self._d = self._prev_grad = None
             self._dirs, self._stps, self._ro = [], [], []
             return
-        self._d, self._prev_grad = st["d"], st["prev_grad"]
-        self._dirs = [row.copy() for row in st["old_dirs"]]
-        self._stps = [row.copy() for row in st["old_stps"]]
+        self._d = np.array(st["d"], order="C", copy=True)
+        self._prev_grad = np.array(st["prev_grad"], order="C", copy=True)
+        self._dirs = [np.array(row, order="C", copy=True) for row in st["old_dirs"]]
+        self._stps = [np.array(row, order="C", copy=True) for row in st["old_stps"]]
         self._ro = [float(r) for r in st["ro"]]

@@ -1,15 +1,19 @@
 """Learning-rate schedules: frozen dataclasses, each a pure function of a clock (epochs or steps) -> lr.
 
 Every schedule has a ``unit`` field, "epoch" or "step", telling the training loop which clock to
-pass; the loop owns the clock. Clock 0 is the first epoch/step and gives the initial learning rate.
-The formulas are in closed form (never accumulated step by step), so a schedule can be evaluated at
-any clock, e.g. after resuming from a checkpoint.
+pass; the loop owns the clock. The clock is whatever the loop passes: for ``unit='epoch'`` fit passes
+the epoch number counted from 1 (the lectures' numbering; ``fit(epoch_origin=0)`` for 0-based); for
+``unit='step'`` the number of steps taken so far (0 before the first). Clock 0, wherever a caller
+passes it, gives the initial learning rate. The formulas are in closed form (never accumulated step
+by step), so a schedule can be evaluated at any clock, e.g. after resuming from a checkpoint.
 """
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
+
+from ..common.validate import flag, nonnegative, positive, positive_int
 
 __all__ = [
     "Constant",
@@ -26,24 +30,6 @@ __all__ = [
 ]
 
 UNITS = ("epoch", "step")
-
-
-def _pos(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _nonneg(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _count(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _clock(clock):
@@ -70,45 +56,67 @@ class Constant(_Schedule):
     unit: str = "step"
 
     def _check(self):
-        self._set("lr", _pos("lr", self.lr))
+        self._set("lr", positive("lr", self.lr))
 
     def __call__(self, clock):
         _clock(clock)
         return self.lr
 
 
+def _decay_clock(clock, decay_steps, staircase):
+    """t / decay_steps, floored when staircase (Keras' ``step / decay_steps`` and ``staircase``)."""
+    c = _clock(clock)
+    return float(c // decay_steps) if staircase else c / decay_steps
+
+
 @dataclass(frozen=True)
 class InverseTimeDecay(_Schedule):
-    """lr(epoch) = lr / (1 + decay_rate·epoch)   (Andrew Ng, "Improving Deep Neural Networks", week 2,
-    learning-rate decay: α = α₀ / (1 + decay_rate·epoch_num); α₀ = 0.2, decay_rate = 1 gives
-    0.1, 0.0667, 0.05, 0.04 for epochs 1-4). Counts epochs by default."""
+    """lr(t) = lr / (1 + decay_rate·t/decay_steps), with ⌊t/decay_steps⌋ when staircase=True.
+
+    Andrew Ng, "Improving Deep Neural Networks", week 2, learning-rate decay: α = α₀ / (1 + decay_rate·epoch_num);
+    α₀ = 0.2, decay_rate = 1 gives 0.1, 0.0667, 0.05, 0.04 for epochs 1-4 (decay_steps = 1, the default).
+    ``decay_steps`` and ``staircase`` (keyword-only) have the meaning of Keras' InverseTimeDecay. Counts epochs
+    by default."""
 
     lr: float
     decay_rate: float
     unit: str = "epoch"
+    _: KW_ONLY
+    decay_steps: int = 1
+    staircase: bool = False
 
     def _check(self):
-        self._set("lr", _pos("lr", self.lr))
-        self._set("decay_rate", _nonneg("decay_rate", self.decay_rate))
+        self._set("lr", positive("lr", self.lr))
+        self._set("decay_rate", nonnegative("decay_rate", self.decay_rate))
+        self._set("decay_steps", positive_int("decay_steps", self.decay_steps))
+        self._set("staircase", flag("staircase", self.staircase))
 
     def __call__(self, clock):
-        return self.lr / (1.0 + self.decay_rate * _clock(clock))
+        return self.lr / (1.0 + self.decay_rate * _decay_clock(clock, self.decay_steps, self.staircase))
 
 
 @dataclass(frozen=True)
 class ExponentialDecay(_Schedule):
-    """lr(epoch) = lr·rate^epoch   (Ng, week 2: α = 0.95^epoch_num·α₀; torch ExponentialLR, gamma = rate)."""
+    """lr(t) = lr·rate^(t/decay_steps), with ⌊t/decay_steps⌋ when staircase=True.
+
+    Ng, week 2: α = 0.95^epoch_num·α₀; torch ExponentialLR (gamma = rate, decay_steps = 1); ``decay_steps`` and
+    ``staircase`` (keyword-only) have the meaning of Keras' ExponentialDecay (its decay_rate is our rate)."""
 
     lr: float
     rate: float
     unit: str = "epoch"
+    _: KW_ONLY
+    decay_steps: int = 1
+    staircase: bool = False
 
     def _check(self):
-        self._set("lr", _pos("lr", self.lr))
-        self._set("rate", _pos("rate", self.rate))
+        self._set("lr", positive("lr", self.lr))
+        self._set("rate", positive("rate", self.rate))
+        self._set("decay_steps", positive_int("decay_steps", self.decay_steps))
+        self._set("staircase", flag("staircase", self.staircase))
 
     def __call__(self, clock):
-        return self.lr * self.rate ** _clock(clock)
+        return self.lr * self.rate ** _decay_clock(clock, self.decay_steps, self.staircase)
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ class InverseSqrtDecay(_Schedule):
     unit: str = "epoch"
 
     def _check(self):
-        self._set("k", _pos("k", self.k))
+        self._set("k", positive("k", self.k))
 
     def __call__(self, clock):
         return self.k / math.sqrt(max(_clock(clock), 1))
@@ -139,9 +147,9 @@ class StepDecay(_Schedule):
     unit: str = "epoch"
 
     def _check(self):
-        self._set("lr", _pos("lr", self.lr))
-        self._set("step_size", _count("step_size", self.step_size))
-        self._set("gamma", _pos("gamma", self.gamma))
+        self._set("lr", positive("lr", self.lr))
+        self._set("step_size", positive_int("step_size", self.step_size))
+        self._set("gamma", positive("gamma", self.gamma))
 
     def __call__(self, clock):
         return self.lr * self.gamma ** (_clock(clock) // self.step_size)
@@ -160,7 +168,7 @@ class PiecewiseConstant(_Schedule):
 
     def _check(self):
         b = tuple(self.boundaries)
-        v = tuple(_pos("values[i]", x) for x in self.values)
+        v = tuple(positive("values[i]", x) for x in self.values)
         if any(isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1 for x in b):
             raise ValueError(f"boundaries must be integers >= 1, got {b}")
         if any(x >= y for x, y in zip(b, b[1:])):
@@ -190,10 +198,10 @@ class LinearWarmup(_Schedule):
     unit: str = "step"
 
     def _check(self):
-        self._set("lr", _pos("lr", self.lr))
-        self._set("warmup", _count("warmup", self.warmup))
-        self._set("start_factor", _pos("start_factor", self.start_factor))
-        self._set("end_factor", _pos("end_factor", self.end_factor))
+        self._set("lr", positive("lr", self.lr))
+        self._set("warmup", positive_int("warmup", self.warmup))
+        self._set("start_factor", positive("start_factor", self.start_factor))
+        self._set("end_factor", positive("end_factor", self.end_factor))
 
     def __call__(self, clock):
         frac = min(_clock(clock), self.warmup) / self.warmup
@@ -211,9 +219,9 @@ class Cosine(_Schedule):
     unit: str = "step"
 
     def _check(self):
-        self._set("lr", _pos("lr", self.lr))
-        self._set("total", _count("total", self.total))
-        self._set("min_lr", _nonneg("min_lr", self.min_lr))
+        self._set("lr", positive("lr", self.lr))
+        self._set("total", positive_int("total", self.total))
+        self._set("min_lr", nonnegative("min_lr", self.min_lr))
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
 
@@ -261,7 +269,7 @@ class Sequence(_Schedule):
 
 def warmup_cosine(lr, warmup, total, *, start_factor=1.0 / 3.0, min_lr=0.0, unit="step"):
     """Linear warm-up over ``warmup`` steps, then cosine decay to min_lr at step ``total``."""
-    if _count("total", total) <= _count("warmup", warmup):
+    if positive_int("total", total) <= positive_int("warmup", warmup):
         raise ValueError(f"total ({total}) must exceed warmup ({warmup})")
     return Sequence((LinearWarmup(lr, warmup, start_factor, 1.0, unit), Cosine(lr, total - warmup, min_lr, unit)),
                     (warmup,), unit)
@@ -269,4 +277,4 @@ def warmup_cosine(lr, warmup, total, *, start_factor=1.0 / 3.0, min_lr=0.0, unit
 
 def preview(schedule, n):
     """The first n values, schedule(0) … schedule(n − 1), as a float64 array (to print or plot)."""
-    return np.array([schedule(i) for i in range(_count("n", n))], dtype=np.float64)
+    return np.array([schedule(i) for i in range(positive_int("n", n))], dtype=np.float64)
