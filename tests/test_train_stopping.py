@@ -224,9 +224,19 @@ def test_early_stopping_on_a_training_metric_needs_no_validation():
     assert len(h.epochs) == 2 and h.stop_reason.startswith("early stopping: train_loss did not improve for 1 epochs")
 
 
+def _last_good(rec, diverged_at: int, every: int) -> np.ndarray:
+    """θ the loop must put back when the loss of step ``diverged_at`` is bad: θ after step s*, the last step
+    s ≡ 0 (mod ``every``) whose θ was shown good by the loss of step s + 1 — s* = every·⌊(diverged_at − 2)/every⌋."""
+    s = every * ((diverged_at - 2) // every)
+    return rec.initial if s == 0 else rec.steps[s - 1]
+
+
+@pytest.mark.parametrize("every", [1, 3, 10])
 @pytest.mark.parametrize("high, reason", [(1e3, r"loss exceeded 3 × initial loss \(.* → .*\) at step 8: diverged"),
                                           (1e30, r"loss became nan at step 8: diverged")])
-def test_divergence_keeps_the_last_good_theta(high, reason):
+def test_divergence_keeps_the_last_good_theta(monkeypatch, high, reason, every):
+    from descend.train import loop
+    monkeypatch.setattr(loop, "SNAPSHOT_EVERY", every)
     rec, model = Recorder(), mlp()
     lr = lambda step: high if step == 6 else 0.05  # noqa: E731  (step 7 jumps; its result's loss is bad)
     with warnings.catch_warnings():
@@ -239,10 +249,13 @@ def test_divergence_keeps_the_last_good_theta(high, reason):
     assert math.isfinite(h.step_loss[6]) and h.step_loss[6] <= 3 * h.step_loss[0]
     assert len(rec.steps) == 7  # the diverged step 8 reaches no callback
     theta = pack(model).theta
-    assert np.isfinite(theta).all() and np.array_equal(theta, rec.steps[5])
+    assert np.isfinite(theta).all() and np.array_equal(theta, _last_good(rec, 8, every))
+    if every == 1:
+        assert np.array_equal(theta, rec.steps[5])  # the θ just before the bad one
 
 
 def test_divergence_theta_in_the_model(tmp_path):
+    from descend.train import SNAPSHOT_EVERY
     rec = Recorder()
     model = mlp()
     lr = lambda step: 1e30 if step == 6 else 0.05  # noqa: E731
@@ -252,10 +265,10 @@ def test_divergence_theta_in_the_model(tmp_path):
                 callbacks=[rec], checkpoint=tmp_path / "c.safetensors")
     theta = pack(model).theta
     assert np.isfinite(theta).all()
-    assert np.array_equal(theta, rec.steps[5])
+    assert np.array_equal(theta, _last_good(rec, h.steps, SNAPSHOT_EVERY))
     from descend.train import load_checkpoint
     arrays, meta = load_checkpoint(tmp_path / "c.safetensors")  # the kept θ is what was saved
-    assert np.array_equal(arrays["theta"], rec.steps[5]) and meta["history"]["step_loss"][-1] == "nan"
+    assert np.array_equal(arrays["theta"], theta) and meta["history"]["step_loss"][-1] == "nan"
 
 
 def test_divergence_from_the_first_steps_keeps_the_initial_theta():
@@ -288,88 +301,46 @@ def test_time_limit_alone_is_a_limit():
     assert h.stop_reason.startswith("time limit of 0.05 s")
 
 
-# ------------------------------------------------------- the last good θ: replayed or kept as copies
+# ------------------------------------------------------- the last good θ against an independent re-run
 
 
-def _divergence_run(monkeypatch, spike_at, *, copies, save_at=None, path=None, optimizer=Adam):
-    """A run with dropout, batch norm, augmentation, L2 and a learning-rate spike at ``spike_at`` (diverging
-    two steps later), with fit keeping copies of θ (``copies``) or replaying from anchors taken every 5 steps
-    and at each epoch start (13 batches an epoch). Returns everything the run leaves behind."""
+def _noisy_model():
     from descend import nn
-    from descend.train import load_checkpoint, loop
-    from descend.train.loop import _generators
-    monkeypatch.setattr(loop, "_anchor_due", lambda steps, seconds: steps >= 5)
-    monkeypatch.setattr(loop, "REPLAY_MIN_BATCHES", 10 ** 9 if copies else 8)
+    layers = [nn.Linear(6, 24, rng=np.random.default_rng(1)), nn.BatchNorm1d(24), nn.ReLU(),
+              nn.Dropout(0.3, rng=np.random.default_rng(2)), nn.Linear(24, 3, rng=np.random.default_rng(3))]
+    return nn.Sequential(*layers)
+
+
+def _noisy_run(spike_at, steps=None, *, optimizer=Adam, path=None):
+    """A run with dropout, batch norm, augmentation and L2 (13 batches an epoch); a learning-rate spike at step
+    ``spike_at`` makes it diverge two steps later. ``steps`` caps it instead (no spike)."""
     r = np.random.default_rng(0)
     X = r.standard_normal((200, 6)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
-    layers = [nn.Linear(6, 24, rng=np.random.default_rng(1)), nn.BatchNorm1d(24), nn.ReLU(),
-              nn.Dropout(0.3, rng=np.random.default_rng(2)), nn.Linear(24, 3, rng=np.random.default_rng(3))]
-    model, optimizer = nn.Sequential(*layers), optimizer(lr=0.01)
-
-    class SaveAt:  # a checkpoint a callback asks for: its "last good θ" too, and the gradient seen after it
-        grad = None
-
-        def on_step_end(self, state):
-            if state.step == save_at:
-                state.save(path)
-                self.grad = state.params.grad.copy()
-
+    model = _noisy_model()
     lr = lambda step: 1e4 if step == spike_at else 0.01  # noqa: E731
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in the forward pass of the huge θ
-        h = fit(model, X, y, optimizer=optimizer, schedule=lr, schedule_unit="step", epochs=6, batch_size=16,
-                l2=1e-3, augment=lambda xb, g: xb + 0.1 * g.standard_normal(xb.shape, dtype=np.float32),
-                callbacks=[saver := SaveAt()], seed=4)
-    state = optimizer.state_dict()
-    return {"theta": pack(model).theta.copy(), "buffers": {k: v.copy() for k, v in model.named_buffers()},
-            "m": state.pop("m"), "v": state.pop("v"), "optimizer": state, "loss": h.step_loss,
-            "reason": h.stop_reason, "rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
-            "saved": load_checkpoint(path) if save_at else None, "grad": saver.grad}
+        h = fit(model, X, y, optimizer=optimizer(lr=0.01), schedule=lr, schedule_unit="step", epochs=6,
+                steps=steps, batch_size=16, l2=1e-3, seed=4, checkpoint=path,
+                augment=lambda xb, g: xb + 0.1 * g.standard_normal(xb.shape, dtype=np.float32))
+    return model, h
 
 
-@pytest.mark.parametrize("optimizer", [Adam, NAdam])  # NAdam: a scalar state (μ product) as well
-@pytest.mark.parametrize("spike_at", [0, 3, 12, 20], ids=["first-step", "first-anchor", "epoch-start", "mid-epoch"])
-def test_divergence_replayed_last_good_theta_has_the_copies_bits(monkeypatch, tmp_path, spike_at, optimizer):
-    """The last good θ recomputed from an anchor (the default where it can be) is the one kept copies give,
-    bit for bit, and so are the optimizer state, buffers, generators, history and a mid-run checkpoint."""
-    kw = dict(save_at=spike_at - 1 if spike_at > 1 else None, optimizer=optimizer)
-    copies = _divergence_run(monkeypatch, spike_at, copies=True, path=tmp_path / "a.safetensors", **kw)
-    replay = _divergence_run(monkeypatch, spike_at, copies=False, path=tmp_path / "b.safetensors", **kw)
-    assert copies["reason"].endswith("diverged (learning rate too high?)") and len(copies["loss"]) == spike_at + 2
-    assert np.isfinite(copies["theta"]).all()
-    for k in ("theta", "m", "v"):
-        assert np.array_equal(copies[k], replay[k]), k
-    assert all(np.array_equal(copies["buffers"][k], replay["buffers"][k]) for k in copies["buffers"])
-    for k in ("optimizer", "rngs", "reason"):
-        assert copies[k] == replay[k], k
-    assert np.array_equal(copies["loss"], replay["loss"], equal_nan=True)
-    if kw["save_at"]:
-        (a, meta_a), (b, meta_b) = copies["saved"], replay["saved"]
-        assert sorted(a) == sorted(b) and "good.theta" in a
-        assert all(np.array_equal(a[k], b[k]) for k in a) and meta_a["clock"] == meta_b["clock"]
-        assert np.array_equal(copies["grad"], replay["grad"])  # the replay left the step's gradient in place
-
-
-def test_divergence_replay_that_does_not_reproduce_keeps_the_anchor_theta_and_warns(monkeypatch):
-    """A closure that gives other losses the second time (here a loss that counts its calls) cannot be
-    replayed exactly: fit says so and keeps θ of the anchor, a good θ from before."""
-    from descend.nn import functional as F
-    from descend.train import loop
-    monkeypatch.setattr(loop, "_anchor_due", lambda steps, seconds: False)  # the run's start is the one anchor,
-    # however slowly a loaded machine runs these 8 steps (an anchor comes every 2 s otherwise)
-    calls = [0]
-
-    def drifting(out, yb):
-        calls[0] += 1
-        return F.cross_entropy(out, yb) * (1.0 + 1e-3 * calls[0])
-
-    rec, model = Recorder(), mlp()
-    lr = lambda step: 1e30 if step == 6 else 0.05  # noqa: E731
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        h = fit(model, X, Y, optimizer=Adam(lr=0.05), loss=drifting, schedule=lr, schedule_unit="step", epochs=5,
-                batch_size=16, callbacks=[rec])
-    assert h.steps == 8 and "diverged" in h.stop_reason
-    assert any("replaying steps 1–6" in str(w.message) for w in caught)
-    assert np.array_equal(pack(model).theta, rec.initial)
+@pytest.mark.parametrize("optimizer", [Adam, NAdam])
+@pytest.mark.parametrize("spike_at", [0, 3, 12, 25])
+def test_divergence_puts_back_theta_and_buffers_of_a_run_stopped_at_the_snapshot(tmp_path, spike_at, optimizer):
+    """θ and the batch-norm buffers after a divergence equal those of the same run (same batches, dropout masks,
+    augmentation) simply stopped at the last good snapshot's step — and the checkpoint holds them as good.θ."""
+    from descend.train import SNAPSHOT_EVERY, load_checkpoint
+    model, h = _noisy_run(spike_at, optimizer=optimizer, path=tmp_path / "c.safetensors")
+    diverged_at = spike_at + 2
+    assert h.steps == diverged_at and h.stop_reason.endswith("diverged (learning rate too high?)")
+    good = SNAPSHOT_EVERY * ((diverged_at - 2) // SNAPSHOT_EVERY)
+    reference = _noisy_run(None, steps=good, optimizer=optimizer)[0] if good else _noisy_model()  # as built
+    theta = pack(model).theta
+    assert np.isfinite(theta).all() and np.array_equal(theta, pack(reference).theta)
+    ref_buffers = dict(reference.named_buffers())
+    assert all(np.array_equal(v, ref_buffers[k]) for k, v in model.named_buffers())
+    arrays, meta = load_checkpoint(tmp_path / "c.safetensors")
+    assert np.array_equal(arrays["good.theta"], theta) and meta["clock"]["good_step"] == good

@@ -169,8 +169,6 @@ def restore(state, arrays: dict, meta: dict, path="checkpoint") -> None:
     does not fit leaves the model and the optimizer as they were. The preprocessing is restored by the caller
     (``preprocess_from``), as it must be fitted or loaded before the data are checked against the model.
     """
-    import copy
-
     params = state.params
     arrays = _on_disk(params, arrays, params.from_canonical)
     check_layout(layout_of(params), meta["layout"])
@@ -178,8 +176,7 @@ def restore(state, arrays: dict, meta: dict, path="checkpoint") -> None:
     if missing:
         raise ValueError(f"the {path} lacks the model's buffers {missing} (another architecture?)")
     opt_state = _joined(meta["optimizer"], arrays, "optimizer.")
-    copy.deepcopy(state.optimizer).load_state_dict(opt_state)  # raises, naming the entry, if it does not fit
-    state.optimizer.load_state_dict(opt_state)
+    state.optimizer.load_state_dict(opt_state)  # checks every entry before it changes anything
     params.theta[...] = arrays["theta"]
     for k, v in params.buffers().items():
         v[...] = arrays[f"buffer.{k}"]
