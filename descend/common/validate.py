@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 __all__ = ["real", "positive", "nonnegative", "unit_interval", "closed_unit_interval", "positive_int", "flag",
-           "choice", "generator"]
+           "choice", "generator", "int_at_least", "generator_for"]
 
 
 def real(name, value):
@@ -76,4 +76,23 @@ def generator(rng, who: str) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{who} needs rng=numpy.random.default_rng(seed) (a numpy.random.Generator), got "
                         f"{type(rng).__name__}")
+    return rng
+
+
+def int_at_least(name, value, minimum: int = 1, who: str | None = None) -> int:
+    """An integer ≥ ``minimum`` (a size, stride or padding); ``who`` (the layer or function) opens the message.
+
+    Anything else — 0, 2.5, True — raises ``ValueError``: a size that is not a whole number is a wrong size.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        where = f"{who}: " if who else ""
+        raise ValueError(f"{where}{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def generator_for(rng, who: str, draws: str) -> np.random.Generator:
+    """``rng`` must be a ``numpy.random.Generator``: ``who`` draws ``draws`` (e.g. "its initial weights") from it."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{who} draws {draws} from an explicit generator: pass rng=np.random.default_rng(seed) "
+                        f"(got {rng!r})")
     return rng

@@ -22,7 +22,7 @@ from .. import data as D
 from ..data.preprocess import from_state_dict as from_preprocess_state
 from ..autodiff.tensor import no_grad
 from ..nn import functional as F
-from ..nn.layers import BatchNorm1d, Dropout
+from ..nn import BatchNorm1d, Dropout
 from ..nn.params import Params, pack
 from ..optim.base import Optimizer
 from . import checkpoint as ckpt

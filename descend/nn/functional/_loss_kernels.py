@@ -5,7 +5,7 @@ NumPy needs about ten calls for the forward (max, shift, exp, sum, log, gather, 
 for the backward, each costing more than its arithmetic on a (128, 10) batch: ~20 µs a step of a
 training loop, against ~2 µs here. Serial (see ``_act_kernels``).
 
-This module imports numba (about 0.3 s), so ``functional.py`` imports it lazily on first use.
+This module imports numba (about 0.3 s), so ``losses`` loads it lazily on first use.
 """
 import math
 

@@ -1,22 +1,21 @@
-"""Fused neural-network functions with hand-written backward passes (forward and backward side by side).
+"""Dense functions with hand-written backward passes: linear (+ fused bias and ReLU), activations, softmax,
+log-softmax and dropout.
 
-Each is a ``Function`` on ndarrays plus a lowercase function on Tensors. Fusing (e.g. the whole
-softmax cross-entropy in one node) is both faster and more exact than composing primitive ops.
-Shapes: N samples, D features, C classes.
+Each is a ``Function`` on ndarrays plus a lowercase function on Tensors, forward and backward side by
+side. Shapes: N samples, D features.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..common.kernels import kernels
-from ..autodiff.function import Function
-from ..autodiff.tensor import Tensor
+from ...autodiff.function import Function
+from ...autodiff.tensor import Tensor
+from ...common.kernels import kernels
+from ...common.validate import generator_for, int_at_least
 from . import _scratch
 
-__all__ = [
-    "linear", "linear_relu", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax", "log_softmax",
-    "cross_entropy", "mse", "bce_with_logits", "hinge", "dropout", "batch_norm",
-]
+__all__ = ["linear", "linear_relu", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax",
+           "log_softmax", "dropout"]
 
 
 def _data(x):
@@ -164,12 +163,10 @@ def linear_relu(x, weight, bias=None):
     return Tensor.apply(LinearReLU(), x, weight, bias)
 
 
+
 def _act_kernels():
-    return kernels("descend.nn._act_kernels")
+    return kernels("descend.nn.functional._act_kernels")
 
-
-def _loss_kernels():
-    return kernels("descend.nn._loss_kernels")
 
 
 # -- activations ------------------------------------------------------------------------------
@@ -283,9 +280,8 @@ def elu(x, alpha: float = 1.0):
 
 def maxout(z, pieces: int = 2):
     """Maxout over groups of ``pieces`` features; see ``Maxout``."""
-    if int(pieces) != pieces or pieces < 1:
-        raise ValueError(f"maxout: pieces must be a positive integer, got {pieces!r}")
-    return Tensor.apply(Maxout(), z, pieces=int(pieces))
+    pieces = int_at_least("pieces", pieces, 1, "maxout")
+    return Tensor.apply(Maxout(), z, pieces=pieces)
 
 
 # -- softmax family ---------------------------------------------------------------------------
@@ -328,185 +324,6 @@ def softmax(z, axis: int = -1):
     return Tensor.apply(Softmax(), z, axis=axis)
 
 
-def check_labels(y, n: int, num_classes: int, *, check_range: bool = True) -> np.ndarray:
-    """Validate integer class labels for N samples and C classes; returns them as an int array.
-    ``check_range=False`` leaves the 0..C−1 check to the caller (cross-entropy's kernel does it in its pass)."""
-    y = _data(y)
-    if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"labels must be a 1-D array with one class index per sample: got shape {y.shape} "
-                         f"for {n} samples")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            bad = y[~np.isfinite(y) | (y != np.round(y))][:3]
-            raise ValueError(f"labels must be integer class indices, got non-integer values {bad.tolist()}; "
-                             "pass class indices 0..C-1 (e.g. y.astype(int))")
-        y = y.astype(np.intp)
-    elif y.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got dtype {y.dtype}")
-    if check_range and n and (y.min() < 0 or y.max() >= num_classes):
-        raise _label_range_error(y, num_classes)
-    return y
-
-
-def _label_range_error(y, num_classes: int) -> ValueError:
-    bad = y[(y < 0) | (y >= num_classes)][:3]
-    return ValueError(f"labels out of range: {bad.tolist()} not in 0..{num_classes - 1} "
-                      f"(the output has C={num_classes} classes); fix the labels or the output size")
-
-
-class CrossEntropy(Function):
-    """Mean softmax cross-entropy of logits z (N, C) and integer labels y (N,).
-
-    L = (1/N) Σᵢ (log Σⱼ e^{zᵢⱼ} − z_{i,yᵢ});  dz = (softmax(z) − onehot(y)) / N.
-    Exact for logits of ±1000 (log-sum-exp shifted by the row max). One Numba pass each way
-    (``_loss_kernels``), which also checks that every label is in 0..C−1.
-    """
-
-    def forward(self, z, y, reduction="mean"):
-        n = z.shape[0]
-        z = z.astype(np.result_type(z.dtype, np.float32), copy=False)  # float32 or float64 arithmetic
-        p, losses = np.empty(z.shape, z.dtype), np.empty(n, z.dtype)
-        bad, total = _loss_kernels().softmax_xent(z, y, p, losses)
-        if bad:
-            raise _label_range_error(y, z.shape[1])
-        self.p, self.y, self.reduction = p, y, reduction
-        if reduction == "none":
-            return losses
-        total = np.float64(total)  # an empty batch's mean is NaN (with NumPy's warning), not an exception
-        return np.asarray(total / n if reduction == "mean" else total, dtype=z.dtype)
-
-    def backward(self, g):
-        p, n = self.p, self.p.shape[0]
-        if self.reduction == "none":
-            scale = np.asarray(g, p.dtype).reshape(n)
-        else:
-            scale = np.asarray(g / n if self.reduction == "mean" else g, p.dtype).reshape(1)
-        _loss_kernels().xent_grad(p, self.y, scale)  # in place: the graph is freed after one backward
-        return p, None
-
-
-def _check_reduction(reduction):
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def cross_entropy(logits, y, *, reduction: str = "mean"):
-    """Softmax cross-entropy from logits (N, C) and integer labels (N,); see ``CrossEntropy``."""
-    _check_reduction(reduction)
-    z = _data(logits)
-    if z.ndim != 2:
-        raise ValueError(f"cross_entropy expects logits of shape (N, C), got shape {z.shape}")
-    y = check_labels(y, z.shape[0], z.shape[1], check_range=False)  # the range: in the kernel's pass
-    return Tensor.apply(CrossEntropy(), logits, y, reduction=reduction)
-
-
-def _check_same_shape(name, pred, target):
-    if pred.shape != target.shape:
-        raise ValueError(f"{name}: target shape {target.shape} differs from output shape {pred.shape}; "
-                         "they must match exactly (no silent broadcasting) — reshape the target, "
-                         "e.g. y.reshape(-1, 1)")
-
-
-class MSE(Function):
-    """Mean squared error L = (1/n) Σ (p − t)² over all n elements; dp = 2(p − t)/n."""
-
-    def forward(self, p, t, reduction="mean"):
-        self.diff = p - t
-        self.reduction = reduction
-        sq = self.diff * self.diff
-        if reduction == "none":
-            return sq
-        return np.asarray(sq.mean() if reduction == "mean" else sq.sum(), dtype=p.dtype)
-
-    def backward(self, g):
-        d = self.diff
-        scale = 2 / d.size if self.reduction == "mean" else 2
-        gp = g * d * d.dtype.type(scale)
-        na, nb = self.needs_input_grad
-        return (gp if na else None, -gp if nb else None)
-
-
-def mse(pred, target, *, reduction: str = "mean"):
-    """Mean squared error between outputs and targets of the same shape; see ``MSE``."""
-    _check_reduction(reduction)
-    p, t = _data(pred), _data(target)
-    _check_same_shape("mse", p, t)
-    if not isinstance(target, Tensor):
-        target = np.asarray(target, dtype=p.dtype)
-    return Tensor.apply(MSE(), pred, target, reduction=reduction)
-
-
-class BCEWithLogits(Function):
-    """Binary cross-entropy of logits z and targets t ∈ [0, 1], averaged over elements.
-
-    ℓ = max(z, 0) − z·t + log(1 + e^{−|z|}) (stable form of −t·log σ(z) − (1−t)·log(1−σ(z)));
-    dz = (σ(z) − t)/n, dt = −z/n.
-    """
-
-    def forward(self, z, t, reduction="mean"):
-        self.z, self.t, self.reduction = z, t, reduction
-        losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
-        if reduction == "none":
-            return losses
-        return np.asarray(losses.mean() if reduction == "mean" else losses.sum(), dtype=z.dtype)
-
-    def backward(self, g):
-        z, t = self.z, self.t
-        scale = g / z.size if self.reduction == "mean" else g
-        e = np.exp(-np.abs(z))
-        pos = z >= 0
-        sig = (pos + ~pos * e) / (1 + e)
-        nz, nt = self.needs_input_grad
-        return ((sig - t) * scale if nz else None, -z * scale if nt else None)
-
-
-def bce_with_logits(logits, target, *, reduction: str = "mean"):
-    """Binary cross-entropy from logits; targets of the same shape with values in [0, 1]."""
-    _check_reduction(reduction)
-    z, t = _data(logits), _data(target)
-    _check_same_shape("bce_with_logits", z, t)
-    bad = ~((t >= 0) & (t <= 1))  # written so that NaN counts as bad
-    if np.any(bad):
-        raise ValueError(f"bce_with_logits: targets must lie in [0, 1] (probabilities or 0/1 labels), got "
-                         f"{t[bad][:3].tolist()}; rescale or fix the targets")
-    if not isinstance(target, Tensor):
-        target = np.asarray(target, dtype=z.dtype)
-    return Tensor.apply(BCEWithLogits(), logits, target, reduction=reduction)
-
-
-class Hinge(Function):
-    """Multiclass SVM loss (CS231n): L = (1/N) Σᵢ Σ_{j≠yᵢ} max(0, s_ij − s_{i,yᵢ} + Δ).
-
-    No division by C (PyTorch's ``multi_margin_loss`` divides by C). ds_ij = 1[margin > 0]/N for
-    j ≠ yᵢ and ds_{i,yᵢ} = −(number of positive margins)/N.
-    """
-
-    def forward(self, s, y, margin=1.0):
-        n = s.shape[0]
-        rows = np.arange(n)
-        m = s - s[rows, y][:, None] + s.dtype.type(margin)
-        m[rows, y] = 0
-        self.active = m > 0
-        self.y = y
-        return np.asarray(np.maximum(m, 0).sum() / n, dtype=s.dtype)
-
-    def backward(self, g):
-        n = self.active.shape[0]
-        grad = self.active.astype(g.dtype)
-        grad[np.arange(n), self.y] = -grad.sum(axis=1)
-        grad *= g / n
-        return grad, None
-
-
-def hinge(scores, y, *, margin: float = 1.0):
-    """Multiclass SVM (hinge) loss of scores (N, C) and integer labels (N,); see ``Hinge``."""
-    s = _data(scores)
-    if s.ndim != 2:
-        raise ValueError(f"hinge expects scores of shape (N, C), got shape {s.shape}")
-    y = check_labels(y, s.shape[0], s.shape[1])
-    return Tensor.apply(Hinge(), scores, y, margin=margin)
-
-
 # -- dropout ----------------------------------------------------------------------------------
 class Dropout(Function):
     """Inverted dropout: keep each unit with probability 1 − p and scale kept units by 1/(1 − p)."""
@@ -529,72 +346,8 @@ def dropout(x, p: float = 0.5, *, training: bool = True, rng: np.random.Generato
                          "p = 1 would drop every unit")
     if not training or p == 0:
         return x
-    if rng is None:
-        raise TypeError("dropout in training mode needs an explicit rng=np.random.default_rng(seed)")
+    generator_for(rng, "dropout in training mode", "its mask")
     xd = _data(x)
     mask = rng.random(xd.shape, dtype=np.float64 if xd.dtype == np.float64 else np.float32) >= p
     mask = mask.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
     return Tensor.apply(Dropout(), x, mask)
-
-
-# -- batch normalization ----------------------------------------------------------------------
-class BatchNorm(Function):
-    """Batch normalization (Ioffe & Szegedy 2015) over all axes but the channel axis 1.
-
-    Training: x̂ = (x − μ_B)/√(σ²_B + eps), y = γ·x̂ + β, with the batch mean and biased variance.
-    Eval: the running averages replace μ_B and σ²_B. Backward (training):
-    dx = γ/(m·√(σ²+eps)) · (m·g − Σg − x̂·Σ(g·x̂)), dγ = Σ g·x̂, dβ = Σ g (sums over the m values per channel).
-    """
-
-    def forward(self, x, gamma, beta, *, mean, var, eps, training):
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = [1] * x.ndim
-        shape[1] = x.shape[1]
-        self.axes, self.shape, self.training = axes, tuple(shape), training
-        self.m = x.size // x.shape[1]
-        self.invstd = (1 / np.sqrt(var + x.dtype.type(eps))).astype(x.dtype, copy=False)
-        self.xhat = (x - mean.reshape(shape)) * self.invstd.reshape(shape)
-        self.gamma = gamma
-        return self.xhat * gamma.reshape(shape) + beta.reshape(shape)
-
-    def backward(self, g):
-        axes, shape, xhat = self.axes, self.shape, self.xhat
-        nx, ng, nb = self.needs_input_grad
-        dbeta = g.sum(axis=axes) if (nb or nx) else None
-        dgamma = (g * xhat).sum(axis=axes) if (ng or nx) else None
-        dx = None
-        if nx:
-            scale = (self.gamma * self.invstd).reshape(shape)
-            if self.training:
-                m = g.dtype.type(self.m)
-                dx = scale / m * (m * g - dbeta.reshape(shape) - xhat * dgamma.reshape(shape))
-            else:
-                dx = g * scale
-        return dx, dgamma if ng else None, dbeta if nb else None
-
-
-def batch_norm(x, weight, bias, running_mean: np.ndarray, running_var: np.ndarray, *,
-               training: bool, momentum: float = 0.1, eps: float = 1e-5):
-    """Batch normalization over axis 1 (features for (N, D), channels for (N, C, H, W)); see ``BatchNorm``.
-
-    In training the running averages are updated in place with PyTorch's convention:
-    running = (1 − momentum)·running + momentum·batch_stat, with the *unbiased* batch variance.
-    """
-    xd = _data(x)
-    if xd.ndim < 2:
-        raise ValueError(f"batch_norm expects input of shape (N, C, ...), got shape {xd.shape}")
-    if training:
-        axes = (0,) + tuple(range(2, xd.ndim))
-        m = xd.size // xd.shape[1]
-        if m < 2:
-            raise ValueError(f"batch_norm in training mode needs more than one value per channel, got input "
-                             f"shape {xd.shape}; use a batch size > 1 or call model.eval()")
-        mean = xd.mean(axis=axes)
-        var = xd.var(axis=axes)
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean
-        running_var *= 1 - momentum
-        running_var += (momentum * m / (m - 1)) * var
-    else:
-        mean, var = running_mean, running_var
-    return Tensor.apply(BatchNorm(), x, weight, bias, mean=mean, var=var, eps=eps, training=training)

@@ -15,7 +15,7 @@ Conventions shared by every kernel:
   a copy + matmul pair took 8 ms instead of 0.7 ms, the MNIST-1D step 30 ms instead of 1 ms); serial
   kernels were as fast as parallel ones with OMP_WAIT_POLICY=passive, and need no global setting.
 
-This module imports numba (about 0.3 s), so ``conv.py`` imports it lazily on first use.
+This module imports numba (about 0.3 s), so ``conv`` and ``pooling`` load it lazily on first use.
 """
 import numpy as np
 from numba import njit

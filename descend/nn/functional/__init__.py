@@ -1,0 +1,15 @@
+"""Functions with hand-written backward passes, by family: dense (linear + activations), losses,
+normalization, convolution and pooling. ``from descend.nn import functional as F; F.linear(...)``."""
+from .conv import conv1d, conv2d, conv_output_shape, conv_output_size
+from .dense import (dropout, elu, leaky_relu, linear, linear_relu, log_softmax, maxout, relu, sigmoid, softmax,
+                    tanh)
+from .losses import bce_with_logits, check_labels, cross_entropy, hinge, l2_penalty, mse
+from .normalization import batch_norm
+from .pooling import avg_pool1d, avg_pool2d, global_avg_pool, max_pool1d, max_pool2d
+
+__all__ = [
+    "linear", "linear_relu", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax", "log_softmax",
+    "dropout", "cross_entropy", "mse", "bce_with_logits", "hinge", "l2_penalty", "check_labels", "batch_norm",
+    "conv_output_size", "conv_output_shape", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
+    "avg_pool2d", "global_avg_pool",
+]
