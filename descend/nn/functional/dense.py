@@ -74,24 +74,21 @@ class Linear(Function):
 
 def _bias_grad(g, out=None):
     """Σₙ g[n, :] (into ``out`` if given): an affine layer's bias gradient. A gradient laid out column by
-    column (``_transposed``) is summed by BLAS as gᵀ·1, which took 2.8 against 14.3 µs for np.add.reduce
-    on a 128×512 float32 gradient (NumPy reduces such rows one call each); otherwise NumPy's reduction
-    (row order) sums it. The fused ``LinearReLU`` sums its gradient here too: same bits either way."""
+    column (``_transposed``) is summed by BLAS as gᵀ·1, much faster than NumPy, which reduces such rows
+    one call each (benchmarks/NOTES); otherwise NumPy's reduction (row order) sums it. The fused ``LinearReLU`` sums its gradient here too: same bits either way."""
     if g.ndim == 2 and _transposed(g) and g.dtype in (np.float32, np.float64):
         return np.matmul(g.T, np.ones(g.shape[0], g.dtype), out=out)
-    return np.add.reduce(g.reshape(-1, g.shape[-1]), axis=0, out=out)  # the ufunc: np.sum's wrappers cost ~2 µs
+    return np.add.reduce(g.reshape(-1, g.shape[-1]), axis=0, out=out)  # the ufunc: np.sum's wrappers cost more than the sum
 
 
 def _product(a, b):
     """a @ b, into a recycled array (``_scratch``) for 2-D operands of one dtype: a large batch's fresh
-    arrays otherwise cost a page fault per 4 KiB every step (batch 2048 of a 784-512-256-10 MLP:
-    1,800 faults a step).
+    arrays otherwise cost a page fault per 4 KiB every step.
 
     A wide result (more columns than rows, e.g. a batch of 128 times 512 features) is computed as its
     transpose — (b.T @ a.T), tall, C-contiguous — and returned as that array's transpose (an F-ordered
     view with the asked shape and values). OpenBLAS splits a tall row-major product between its two
-    threads in a way that holds up when the machine is busy: the 128×784·784×512 product measured
-    435 against 514 µs, 128×512·512×256 151 against 186 µs, in this VM's slow phases (equal otherwise).
+    threads in a way that holds up when the machine is busy (benchmarks/NOTES).
     The choice depends on the result's shape alone, so a layer's output and the gradient that comes
     back to it share a layout.
     """
