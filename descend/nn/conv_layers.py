@@ -63,7 +63,7 @@ class _ConvNd(Module):
 
 
 class Conv2d(_ConvNd):
-    """2-D convolution layer: (N, in_channels, H, W) → (N, out_channels, Ho, Wo); see ``functional.conv2d``.
+    """2-D convolution layer: (N, in_channels, H, W) → (N, out_channels, Ho, Wo); see ``F.conv2d``.
 
     Weight (out_channels, in_channels, kH, kW), bias (out_channels,) starting at zero. ``init`` draws the
     weight (any function of ``descend.nn.init``); by default He normal with fan_in = in_channels·kH·kW
@@ -112,7 +112,7 @@ class _PoolNd(Module):
 
 
 class MaxPool2d(_PoolNd):
-    """Max pooling over kernel_size windows of (N, C, H, W); stride defaults to kernel_size. See ``functional.max_pool2d``."""
+    """Max pooling over kernel_size windows of (N, C, H, W); stride defaults to kernel_size. See ``F.max_pool2d``."""
 
     def forward(self, x):
         return P._max_pool(x, self.nd, self.kernel_size, self.stride, self.padding, self.dilation,
@@ -126,7 +126,7 @@ class MaxPool1d(MaxPool2d):
 
 
 class AvgPool2d(_PoolNd):
-    """Average pooling over kernel_size windows of (N, C, H, W), zero padding counted. See ``functional.avg_pool2d``."""
+    """Average pooling over kernel_size windows of (N, C, H, W), zero padding counted. See ``F.avg_pool2d``."""
 
     def __init__(self, kernel_size, *, stride=None, padding=0, allow_floor: bool = False):
         super().__init__(kernel_size, stride=stride, padding=padding, allow_floor=allow_floor)

@@ -1,10 +1,10 @@
-"""Batch normalization layers (Ioffe & Szegedy 2015): BatchNorm1d for (N, D) or (N, D, L), BatchNorm2d for (N, C, H, W)."""
+"""Batch normalization layers (Ioffe & Szegedy 2015): BatchNorm1d for (N, D) or (N, D, L), BatchNorm2d for images."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..autodiff.tensor import Parameter
-from ..common.validate import int_at_least
+from ..common.validate import closed_unit_interval, int_at_least
 from . import functional as F
 from .layers import Module
 
@@ -24,11 +24,10 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
         self.num_features = int_at_least("num_features", num_features, 1, type(self).__name__)
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1], got {momentum}")
+        self.momentum = closed_unit_interval(f"{type(self).__name__}: momentum", momentum)
         if eps <= 0:
             raise ValueError(f"{type(self).__name__}: eps must be > 0, got {eps}")
-        self.eps, self.momentum = float(eps), float(momentum)
+        self.eps = float(eps)
         self.weight = Parameter(np.ones(self.num_features, np.float32), kind="scale")
         self.bias = Parameter(np.zeros(self.num_features, np.float32), kind="shift")
         self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))

@@ -1,5 +1,9 @@
-"""Functions with hand-written backward passes, by family: dense (linear + activations), losses,
-normalization, convolution and pooling. ``from descend.nn import functional as F; F.linear(...)``."""
+"""Functions with hand-written backward passes, re-exported from their families (``F.linear``, ``F.conv2d``, …).
+
+Families: ``dense`` (linear, activations, softmax, dropout), ``losses``, ``normalization`` (batch norm),
+``conv`` (convolution and the size rules) and ``pooling``; beside them the Numba kernels each loads
+on first use and ``_scratch``, the pool of recycled large arrays.
+"""
 from .conv import conv1d, conv2d, conv_output_shape, conv_output_size
 from .dense import (dropout, elu, leaky_relu, linear, linear_relu, log_softmax, maxout, relu, sigmoid, softmax,
                     tanh)

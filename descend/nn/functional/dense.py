@@ -1,5 +1,4 @@
-"""Dense functions with hand-written backward passes: linear (+ fused bias and ReLU), activations, softmax,
-log-softmax and dropout.
+"""Dense functions with hand-written backward passes: linear (+ fused ReLU), activations, softmax, dropout.
 
 Each is a ``Function`` on ndarrays plus a lowercase function on Tensors, forward and backward side by
 side. Shapes: N samples, D features.
@@ -75,10 +74,11 @@ class Linear(Function):
 def _bias_grad(g, out=None):
     """Σₙ g[n, :] (into ``out`` if given): an affine layer's bias gradient. A gradient laid out column by
     column (``_transposed``) is summed by BLAS as gᵀ·1, much faster than NumPy, which reduces such rows
-    one call each (benchmarks/NOTES); otherwise NumPy's reduction (row order) sums it. The fused ``LinearReLU`` sums its gradient here too: same bits either way."""
+    one call each (benchmarks/NOTES); otherwise NumPy's reduction (row order) sums it. The fused
+    ``LinearReLU`` sums its gradient here too: same bits either way."""
     if g.ndim == 2 and _transposed(g) and g.dtype in (np.float32, np.float64):
         return np.matmul(g.T, np.ones(g.shape[0], g.dtype), out=out)
-    return np.add.reduce(g.reshape(-1, g.shape[-1]), axis=0, out=out)  # the ufunc: np.sum's wrappers cost more than the sum
+    return np.add.reduce(g.reshape(-1, g.shape[-1]), axis=0, out=out)  # the ufunc: np.sum's wrappers cost more
 
 
 def _product(a, b):

@@ -1,4 +1,4 @@
-"""Losses with hand-written backward passes: softmax cross-entropy, MSE, binary cross-entropy, hinge, and the L2 penalty.
+"""Losses with hand-written backward passes (cross-entropy, MSE, binary cross-entropy, hinge) and the L2 penalty.
 
 Each data term is a ``Function`` on ndarrays plus a lowercase function on Tensors; the softmax
 cross-entropy is one fused node (one Numba pass each way, ``_loss_kernels``). Shapes: N samples,
