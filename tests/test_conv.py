@@ -8,7 +8,8 @@ import descend
 from descend import nn
 from descend.autodiff.tensor import Tensor
 from descend.diagnose.gradcheck import gradcheck
-from descend.nn import conv as C
+from descend.nn import functional as C
+from descend.nn.functional.conv import _kernels
 
 from _fusion import assert_same_bits, run_both_ways
 
@@ -400,7 +401,6 @@ def test_summary_names_the_layer_that_does_not_fit(rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(8, 6), (7, 9)])  # odd sizes: the floored last row/column is never read
 def test_max_pool_2x2_kernel_equals_the_general_one(dtype, hw):
-    from descend.nn.conv import _kernels
     k = _kernels()
     rng = np.random.default_rng(1)
     x = rng.integers(-2, 3, (5, *hw)).astype(dtype)  # many ties
@@ -418,7 +418,7 @@ def test_max_pool_2x2_kernel_equals_the_general_one(dtype, hw):
 
 def test_max_pool2d_takes_the_2x2_path_and_matches_torch(rng, monkeypatch):
     torch = pytest.importorskip("torch")
-    k = C._kernels()
+    k = _kernels()
     calls = []
     for name in ("max_pool_2x2", "max_pool_2x2_backward"):
         kernel = getattr(k, name)
@@ -461,7 +461,6 @@ def test_a_subclass_with_its_own_forward_is_not_fused():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(8, 6), (7, 9), (9, 8)])
 def test_max_pool_2x2_backward_equals_the_general_one_bit_for_bit(dtype, hw):
-    from descend.nn.conv import _kernels
     k = _kernels()
     rng = np.random.default_rng(2)
     x = rng.integers(-2, 3, (4, *hw)).astype(dtype)

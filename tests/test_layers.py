@@ -7,6 +7,7 @@ import pytest
 from descend import nn
 from descend.autodiff import Tensor
 from descend.nn import functional as F
+from descend.nn.functional import dense
 
 from _fusion import assert_same_bits, run_both_ways
 
@@ -214,7 +215,7 @@ def _mlp(features, bias=True, hidden=7, last=None):
 
 
 # (samples, features, hidden, third layer): small products; a wide hidden layer, computed transposed
-# (see F._product), whose gradient comes back transposed too, with fewer or more than 128 samples
+# (see dense._product), whose gradient comes back transposed too, with fewer or more than 128 samples
 # (NumPy sums up to 128 in one block); and one whose gradient comes back row-major (Sigmoid's backward of
 # a row-major incoming gradient)
 SHAPES = {"small": (9, 4, 7, None), "wide": (64, 300, 400, None), "wide-long": (300, 50, 400, None),
@@ -238,9 +239,9 @@ def test_wide_products_come_transposed_and_equal_the_plain_product():
     x, w = r.standard_normal((64, 300)), r.standard_normal((400, 300))
     for fn in (F.linear, F.linear_relu):
         y = fn(Tensor(x), Tensor(w)).data
-        assert F._transposed(y) and y.shape == (64, 400)
+        assert dense._transposed(y) and y.shape == (64, 400)
     np.testing.assert_allclose(F.linear(Tensor(x), Tensor(w)).data, x @ w.T, rtol=1e-12)
-    assert not F._transposed(F.linear(Tensor(x[:9, :4]), Tensor(w[:7, :4])).data)  # small: row-major
+    assert not dense._transposed(F.linear(Tensor(x[:9, :4]), Tensor(w[:7, :4])).data)  # small: row-major
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -250,9 +251,9 @@ def test_bias_gradient_of_a_column_major_gradient_is_the_column_sum(dtype):
     r = np.random.default_rng(0)
     g = np.asfortranarray(r.standard_normal((300, 200)) * 10.0 ** r.integers(-3, 4, (300, 200))).astype(dtype)
     g[5, 7], g[9, 8], g[3, 9], g[4, 9] = np.nan, np.inf, np.inf, -np.inf
-    assert F._transposed(g)
+    assert dense._transposed(g)
     with np.errstate(invalid="ignore"):  # inf − inf, as NumPy's own sum warns of it
-        gb, row_major = F._bias_grad(g), F._bias_grad(np.ascontiguousarray(g))
+        gb, row_major = dense._bias_grad(g), dense._bias_grad(np.ascontiguousarray(g))
     finite = np.isfinite(g).all(axis=0)
     exact = np.array([math.fsum(col) if ok else np.nan for col, ok in zip(g.astype(np.float64).T, finite)])
     assert np.isnan(gb[7]) and gb[8] == np.inf and np.isnan(gb[9]) and finite.sum() == 197
@@ -260,7 +261,7 @@ def test_bias_gradient_of_a_column_major_gradient_is_the_column_sum(dtype):
     assert np.all(np.abs(gb[finite] - exact[finite]) <= 300 * np.finfo(dtype).eps * scale)
     out = np.empty(200, dtype)
     with np.errstate(invalid="ignore"):
-        assert F._bias_grad(g, out) is out and np.array_equal(out, gb, equal_nan=True)
+        assert dense._bias_grad(g, out) is out and np.array_equal(out, gb, equal_nan=True)
     # the row-major copy is summed by NumPy's reduction: the same sums, other rounding
     assert np.all(np.abs(row_major[finite] - gb[finite]) <= 2 * 300 * np.finfo(dtype).eps * scale)
 

@@ -9,6 +9,7 @@ import descend
 from descend import nn
 from descend.autodiff import Tensor
 from descend.nn import functional as F
+from descend.nn.functional import dense
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -82,7 +83,7 @@ PAIRS = [
          [normal(4, 3), normal(4, 3)]),
     Pair("linear_relu", F.linear_relu, lambda x, w, b: TF.relu(TF.linear(x, w, b)), [normal(6, 3), normal(5, 3), normal(5)]),
     Pair("linear_relu-no-bias", F.linear_relu, lambda x, w: TF.relu(TF.linear(x, w)), [normal(6, 3), normal(5, 3)]),
-    # wide results (128×160 ≥ F.TALL_MIN elements): computed transposed, forward and backward
+    # wide results (128×160 ≥ dense.TALL_MIN elements): computed transposed, forward and backward
     Pair("linear-wide", F.linear, TF.linear, [normal(128, 20), normal(160, 20), normal(160)]),
     Pair("linear_relu-wide", F.linear_relu, lambda x, w, b: TF.relu(TF.linear(x, w, b)),
          [normal(128, 20), normal(160, 20), normal(160)]),

@@ -47,6 +47,7 @@ class Tensor:
 
     ``requires_grad=True`` marks a leaf whose gradient ``backward()`` accumulates into ``grad``.
     Python numbers combined with a Tensor take the Tensor's dtype, so float32 stays float32.
+    Operators (``+ * @ [] .T .sum()`` …) are bound in ``ops``, which builds on this module.
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "_creator", "_inputs", "name", "_grad_zero", "_seq", "__weakref__")
@@ -92,11 +93,6 @@ class Tensor:
     @property
     def size(self) -> int:
         return self._data.size
-
-    @property
-    def T(self) -> "Tensor":
-        from . import ops
-        return ops.transpose(self)
 
     def __len__(self) -> int:
         return len(self._data)

@@ -72,14 +72,6 @@ def choice(name, value, options):
     return value
 
 
-def generator(rng, who: str) -> np.random.Generator:
-    """``rng`` must be a ``numpy.random.Generator`` (randomness is always explicit in descend)."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{who} needs rng=numpy.random.default_rng(seed) (a numpy.random.Generator), got "
-                        f"{type(rng).__name__}")
-    return rng
-
-
 def open_unit_interval(name, value, hint=""):
     """A fraction strictly between 0 and 1 (a test or validation share)."""
     value = real(name, value)
@@ -100,10 +92,12 @@ def float_dtype(name, value) -> np.dtype:
     return dt
 
 
-def integer(name, value, low=None):
+def integer(name, value, low=None, who=None):
     """``value`` as a Python int (bools refused), at least ``low`` if given; ValueError naming it otherwise
-    (also for a non-integer: counts and sizes given as 2.5 or "3" are a value error of the setting)."""
+    (also for a non-integer: counts and sizes given as 2.5 or "3" are a value error of the setting).
+    ``who`` (a layer or function) opens the message."""
     rule = "an integer" if low is None else "a positive integer (≥ 1)" if low == 1 else f"an integer ≥ {low}"
+    name = f"{who}: {name}" if who else name
     try:
         if isinstance(value, (bool, np.bool_)):
             raise TypeError
@@ -113,3 +107,11 @@ def integer(name, value, low=None):
     if low is not None and value < low:
         raise ValueError(f"{name} must be {rule}, got {value}")
     return value
+
+
+def generator(rng, who: str, draws: str = "its random numbers") -> np.random.Generator:
+    """``rng`` must be a ``numpy.random.Generator``: ``who`` draws ``draws`` (e.g. "its initial weights") from it."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{who} draws {draws} from an explicit generator: pass rng=np.random.default_rng(seed) "
+                        f"(got {rng!r})")
+    return rng

@@ -1,12 +1,12 @@
 """Neural-network building blocks: fused functions, layers, initializers, losses and the packed θ."""
 from . import functional, init
-from .layers import (ELU, BatchNorm1d, Dropout, Flatten, LeakyReLU, Linear, Maxout, Module, ReLU, Sequential,
-                     Sigmoid, Tanh)
-from .losses import bce_with_logits, cross_entropy, hinge, l2_penalty, mse
+from .conv_layers import AvgPool1d, AvgPool2d, Conv1d, Conv2d, GlobalAvgPool, MaxPool1d, MaxPool2d
+from .functional import (avg_pool1d, avg_pool2d, bce_with_logits, conv1d, conv2d, conv_output_shape,
+                         conv_output_size, cross_entropy, global_avg_pool, hinge, l2_penalty, max_pool1d, max_pool2d,
+                         mse)
+from .layers import ELU, Dropout, Flatten, LeakyReLU, Linear, Maxout, Module, ReLU, Sequential, Sigmoid, Tanh
+from .norm_layers import BatchNorm1d, BatchNorm2d
 from .params import Entry, Params, pack
-from .conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_output_shape, conv_output_size, global_avg_pool,
-                   max_pool1d, max_pool2d)
-from .conv_layers import AvgPool1d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, GlobalAvgPool, MaxPool1d, MaxPool2d
 from .summary import summary
 
 __all__ = ["functional", "init", "Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh",

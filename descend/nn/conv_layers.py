@@ -1,4 +1,4 @@
-"""Convolutional layers: Conv1d, Conv2d, max/average pooling, global average pooling and BatchNorm2d."""
+"""Convolution and pooling layers: Conv1d, Conv2d, max/average pooling and global average pooling."""
 from __future__ import annotations
 
 from typing import Callable
@@ -6,11 +6,13 @@ from typing import Callable
 import numpy as np
 
 from ..autodiff.tensor import Parameter
-from . import conv as C
+from ..common.validate import generator, integer
 from . import init as _init
-from .layers import BatchNorm1d, Module, _check_rng, _check_size
+from .functional import conv as C
+from .functional import pooling as P
+from .layers import Module
 
-__all__ = ["Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "GlobalAvgPool", "BatchNorm2d"]
+__all__ = ["Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "GlobalAvgPool"]
 
 
 class _ConvNd(Module):
@@ -21,14 +23,14 @@ class _ConvNd(Module):
                  allow_floor: bool = False):
         super().__init__()
         name = type(self).__name__
-        self.in_channels = _check_size(in_channels, "in_channels", name)
-        self.out_channels = _check_size(out_channels, "out_channels", name)
+        self.in_channels = integer("in_channels", in_channels, 1, name)
+        self.out_channels = integer("out_channels", out_channels, 1, name)
         self.kernel_size = C._tuple(kernel_size, self.nd, "kernel_size", name, 1)
         self.stride = C._tuple(stride, self.nd, "stride", name, 1)
         self.padding = C._tuple(padding, self.nd, "padding", name, 0)
         self.dilation = C._tuple(dilation, self.nd, "dilation", name, 1)
         self.allow_floor = bool(allow_floor)
-        rng = _check_rng(rng, name)
+        rng = generator(rng, name, "its initial weights")
         object.__setattr__(self, "_auto_init", init is None)
         object.__setattr__(self, "_rng", rng)
         draw = init or _init.he_normal
@@ -61,7 +63,7 @@ class _ConvNd(Module):
 
 
 class Conv2d(_ConvNd):
-    """2-D convolution layer: (N, in_channels, H, W) → (N, out_channels, Ho, Wo); see ``conv.conv2d``.
+    """2-D convolution layer: (N, in_channels, H, W) → (N, out_channels, Ho, Wo); see ``F.conv2d``.
 
     Weight (out_channels, in_channels, kH, kW), bias (out_channels,) starting at zero. ``init`` draws the
     weight (any function of ``descend.nn.init``); by default He normal with fan_in = in_channels·kH·kW
@@ -110,10 +112,10 @@ class _PoolNd(Module):
 
 
 class MaxPool2d(_PoolNd):
-    """Max pooling over kernel_size windows of (N, C, H, W); stride defaults to kernel_size. See ``conv.max_pool2d``."""
+    """Max pooling over kernel_size windows of (N, C, H, W); stride defaults to kernel_size. See ``F.max_pool2d``."""
 
     def forward(self, x):
-        return C._max_pool(x, self.nd, self.kernel_size, self.stride, self.padding, self.dilation,
+        return P._max_pool(x, self.nd, self.kernel_size, self.stride, self.padding, self.dilation,
                            self.allow_floor, repr(self))
 
 
@@ -124,13 +126,13 @@ class MaxPool1d(MaxPool2d):
 
 
 class AvgPool2d(_PoolNd):
-    """Average pooling over kernel_size windows of (N, C, H, W), zero padding counted. See ``conv.avg_pool2d``."""
+    """Average pooling over kernel_size windows of (N, C, H, W), zero padding counted. See ``F.avg_pool2d``."""
 
     def __init__(self, kernel_size, *, stride=None, padding=0, allow_floor: bool = False):
         super().__init__(kernel_size, stride=stride, padding=padding, allow_floor=allow_floor)
 
     def forward(self, x):
-        return C._avg_pool(x, self.nd, self.kernel_size, self.stride, self.padding, self.allow_floor, repr(self))
+        return P._avg_pool(x, self.nd, self.kernel_size, self.stride, self.padding, self.allow_floor, repr(self))
 
 
 class AvgPool1d(AvgPool2d):
@@ -143,14 +145,4 @@ class GlobalAvgPool(Module):
     """Global average pooling (Lin et al. 2014): (N, C, H, W) or (N, C, L) → (N, C), the mean over positions."""
 
     def forward(self, x):
-        return C.global_avg_pool(x)
-
-
-class BatchNorm2d(BatchNorm1d):
-    """Batch normalization of (N, C, H, W) per channel: statistics over the N·H·W values of each channel.
-
-    As ``BatchNorm1d`` (Ioffe & Szegedy 2015): scale γ, shift β, running averages with PyTorch's
-    convention (momentum = 0.1, unbiased running variance), eval mode uses the running averages.
-    """
-
-    expected_ndim = (4,)
+        return P.global_avg_pool(x)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ..common.validate import generator
+
 __all__ = ["fans", "zeros", "constant", "normal", "small_random", "xavier_normal", "xavier_uniform",
            "he_normal", "he_uniform"]
 
@@ -27,11 +29,6 @@ def fans(shape: tuple) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"initializers need an explicit rng=np.random.default_rng(seed), got {rng!r}")
-
-
 def zeros(shape, *, rng=None, dtype=np.float32) -> np.ndarray:
     """All zeros — the lectures' bias initialization."""
     return np.zeros(shape, dtype=dtype)
@@ -44,7 +41,7 @@ def constant(shape, *, value: float = 0.0, rng=None, dtype=np.float32) -> np.nda
 
 def normal(shape, *, rng, std: float = 1.0, mean: float = 0.0, dtype=np.float32) -> np.ndarray:
     """N(mean, std²); std = 1 is the lecture's "standard normal weights" (too large for deep nets)."""
-    _check_rng(rng)
+    generator(rng, "an initializer", "its values")
     if std < 0:
         raise ValueError(f"normal init: std must be ≥ 0, got {std}")
     return (rng.standard_normal(shape) * std + mean).astype(dtype)
@@ -63,7 +60,7 @@ def xavier_normal(shape, *, rng, gain: float = 1.0, dtype=np.float32) -> np.ndar
 
 def xavier_uniform(shape, *, rng, gain: float = 1.0, dtype=np.float32) -> np.ndarray:
     """Glorot & Bengio 2010: U(−a, a) with a = gain·√(6/(fan_in + fan_out))."""
-    _check_rng(rng)
+    generator(rng, "an initializer", "its values")
     fan_in, fan_out = fans(shape)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, size=shape).astype(dtype)
@@ -77,7 +74,7 @@ def he_normal(shape, *, rng, gain: float = math.sqrt(2.0), dtype=np.float32) -> 
 
 def he_uniform(shape, *, rng, gain: float = math.sqrt(2.0), dtype=np.float32) -> np.ndarray:
     """He et al. 2015: U(−a, a) with a = gain·√(3/fan_in)."""
-    _check_rng(rng)
+    generator(rng, "an initializer", "its values")
     fan_in, _ = fans(shape)
     a = gain * math.sqrt(3.0 / fan_in)
     return rng.uniform(-a, a, size=shape).astype(dtype)

@@ -1,4 +1,7 @@
-"""Modules: Module (parameters, buffers, train/eval mode), Sequential, and the layers built on ``functional``."""
+"""Modules: Module (parameters, buffers, train/eval mode), Sequential, and the dense layers and activations.
+
+Batch normalization layers are in ``norm_layers``, convolution and pooling layers in ``conv_layers``.
+"""
 from __future__ import annotations
 
 import math
@@ -6,25 +9,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..autodiff.tensor import Parameter, Tensor
+from ..autodiff.ops import reshape
+from ..autodiff.tensor import Parameter
+from ..common.validate import generator, integer
 from . import functional as F
 from . import init as _init
+from .functional.dense import TALL_MIN
 
 __all__ = ["Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Maxout",
-           "Dropout", "BatchNorm1d", "Flatten"]
-
-
-def _check_rng(rng, layer: str) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise TypeError(f"{layer} draws its initial weights from an explicit generator: pass "
-                    f"rng=np.random.default_rng(seed) (got {rng!r})")
-
-
-def _check_size(value, name: str, layer: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
-    return int(value)
+           "Dropout", "Flatten"]
 
 
 class Module:
@@ -164,16 +157,16 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
                  init: Callable | None = None, rng: np.random.Generator | None = None):
         super().__init__()
-        self.in_features = _check_size(in_features, "in_features", "Linear")
-        self.out_features = _check_size(out_features, "out_features", "Linear")
-        rng = _check_rng(rng, "Linear")
+        self.in_features = integer("in_features", in_features, 1, "Linear")
+        self.out_features = integer("out_features", out_features, 1, "Linear")
+        rng = generator(rng, "Linear", "its initial weights")
         object.__setattr__(self, "_auto_init", init is None)
         object.__setattr__(self, "_rng", rng)
         draw = init or _init.he_normal
         w = draw((self.out_features, self.in_features), rng=rng)
-        if self.in_features > self.out_features and w.size >= F.TALL_MIN:
+        if self.in_features > self.out_features and w.size >= TALL_MIN:
             # column-major, and so in θ once packed: the weight gradient xᵀ·G is then a tall product
-            # (see F._product); 128×512·512×256's measured 229–242 µs row-major against 144–151 µs
+            # (see functional.dense._product), faster on a busy machine
             w = np.asfortranarray(w)
         self.weight = Parameter(w, kind="weight")
         self.bias = Parameter(np.zeros(self.out_features, np.float32), kind="bias") if bias else None
@@ -250,10 +243,10 @@ class Maxout(Module):
     def __init__(self, in_features: int, out_features: int, *, pieces: int = 2, init: Callable | None = None,
                  rng: np.random.Generator | None = None):
         super().__init__()
-        self.pieces = _check_size(pieces, "pieces", "Maxout")
-        self.out_features = _check_size(out_features, "out_features", "Maxout")
-        self.in_features = _check_size(in_features, "in_features", "Maxout")
-        rng = _check_rng(rng, "Maxout")
+        self.pieces = integer("pieces", pieces, 1, "Maxout")
+        self.out_features = integer("out_features", out_features, 1, "Maxout")
+        self.in_features = integer("in_features", in_features, 1, "Maxout")
+        rng = generator(rng, "Maxout", "its initial weights")
         object.__setattr__(self, "_auto_init", init is None)
         object.__setattr__(self, "_rng", rng)
         draw = init or _init.he_normal
@@ -272,49 +265,13 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1) (the probability of dropping a unit), got {p!r}")
         self.p = float(p)
-        object.__setattr__(self, "rng", _check_rng(rng, "Dropout") if p > 0 else rng)
+        object.__setattr__(self, "rng", generator(rng, "Dropout", "its masks") if p > 0 else rng)
 
     def forward(self, x):
         return F.dropout(x, self.p, training=self.training, rng=self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-class BatchNorm1d(Module):
-    """Batch normalization over features of (N, D) or (N, D, L) input (Ioffe & Szegedy 2015).
-
-    Learnable scale γ (ones) and shift β (zeros); running mean/variance buffers updated in training
-    with PyTorch's convention: running = (1 − momentum)·running + momentum·batch (momentum = 0.1,
-    unbiased variance). Eval mode normalizes with the running averages.
-    """
-
-    expected_ndim = (2, 3)
-
-    def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float = 0.1):
-        super().__init__()
-        self.num_features = _check_size(num_features, "num_features", type(self).__name__)
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1], got {momentum}")
-        if eps <= 0:
-            raise ValueError(f"{type(self).__name__}: eps must be > 0, got {eps}")
-        self.eps, self.momentum = float(eps), float(momentum)
-        self.weight = Parameter(np.ones(self.num_features, np.float32), kind="scale")
-        self.bias = Parameter(np.zeros(self.num_features, np.float32), kind="shift")
-        self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
-        self.register_buffer("running_var", np.ones(self.num_features, np.float32))
-
-    def forward(self, x):
-        shape = x.shape
-        if len(shape) not in self.expected_ndim or shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) expects input of rank "
-                             f"{' or '.join(map(str, self.expected_ndim))} with {self.num_features} "
-                             f"features on axis 1, got shape {tuple(shape)}")
-        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
-                            training=self.training, momentum=self.momentum, eps=self.eps)
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
 class Flatten(Module):
@@ -325,6 +282,5 @@ class Flatten(Module):
         self.start_dim = int(start_dim)
 
     def forward(self, x):
-        from ..autodiff.ops import reshape
         shape = x.shape
         return reshape(x, tuple(shape[:self.start_dim]) + (math.prod(shape[self.start_dim:]),))

@@ -22,7 +22,7 @@ class Entry:
     ``order`` is "C" (row-major), or "F" (column-major) for a parameter created column-major: ``pack``
     keeps each parameter's memory order. A ``Linear`` weight with more inputs than outputs is one:
     its gradient, xᵀ·G, is then a tall product, which OpenBLAS computes faster on a busy machine
-    (see ``functional._product``). Checkpoints store θ with every parameter row-major.
+    (see ``functional.dense._product``). Checkpoints store θ with every parameter row-major.
     """
 
     name: str
@@ -56,8 +56,7 @@ class Params:
     @property
     def _canon(self):
         """θ's positions in canonical order (every parameter row-major), or None when that is θ's own order.
-        Built on first use (a checkpoint): 1–8 ms of a 535,818-value θ that ``fit`` would otherwise spend
-        before its first step."""
+        Built on first use (a checkpoint), so that ``fit`` does not spend that time before its first step."""
         if self._canon_perm is None and any(e.order != "C" for e in self.layout):
             perm = np.arange(self.theta.size)
             for e in self.layout:

@@ -5,7 +5,7 @@ and Σₙ for the bias), and a 128×512 float32 pass costs about as much as its 
 each way over the freshly computed product is what ``linear_relu`` uses. Serial on purpose (see
 ``_conv_kernels``: parallel Numba workers and OpenBLAS's threads spin against each other).
 
-This module imports numba (about 0.3 s), so ``functional.py`` imports it lazily on first use.
+This module imports numba (slow to import), so ``dense`` loads it lazily on first use.
 """
 from numba import njit
 

@@ -2,7 +2,7 @@
 
 Conventions shared by every kernel:
 
-- arrays are C-contiguous and of one floating dtype (float32 or float64); the callers in ``conv.py``
+- arrays are C-contiguous and of one floating dtype (float32 or float64); the callers (``conv``, ``pooling``)
   guarantee it, so each kernel compiles once per dtype and float32 stays float32;
 - 1-D layers are the 2-D kernels with height 1 (H = kernel height = 1), so there is one implementation;
 - the column matrix is (C·kH·kW, N·Ho·Wo): row k = (c, i, j) of the filter, column (n, oh, ow) of the output.
@@ -11,11 +11,10 @@ Conventions shared by every kernel:
 - out-of-range (zero-padding) positions are never read: each row computes the range of output columns
   whose input position lies inside the image, so the input is never padded (copied) first;
 - the kernels are serial (no ``parallel=True``): with threaded BLAS calls in between, Numba's OpenMP
-  workers and OpenBLAS's workers spin-wait against each other on a small machine (measured on 2 cores:
-  a copy + matmul pair took 8 ms instead of 0.7 ms, the MNIST-1D step 30 ms instead of 1 ms); serial
-  kernels were as fast as parallel ones with OMP_WAIT_POLICY=passive, and need no global setting.
+  workers and OpenBLAS's workers spin-wait against each other on a small machine (many times slower);
+  serial kernels were as fast as parallel ones with OMP_WAIT_POLICY=passive, and need no global setting.
 
-This module imports numba (about 0.3 s), so ``conv.py`` imports it lazily on first use.
+This module imports numba (slow to import), so ``conv`` and ``pooling`` load it lazily on first use.
 """
 import numpy as np
 from numba import njit
@@ -41,7 +40,7 @@ def _valid_range(off, step, size, n_out):
 @njit(cache=True, inline="always", error_model="numpy")
 def _u(i):
     """An index known to be ≥ 0 as unsigned: Numba then skips its negative-index wrap-around test,
-    which otherwise sits in every copy loop and keeps LLVM from vectorizing it (8× slower)."""
+    which otherwise sits in every copy loop and keeps LLVM from vectorizing it."""
     return np.uint64(i)
 
 
@@ -197,8 +196,8 @@ def max_pool(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):
     a window wholly in the padding (impossible with padding ≤ kernel/2) gives −inf and idx −1.
     An output row is updated one window offset (i, j) at a time, through flat offsets (no views:
     a view per row and offset cost more than the comparisons) and a select rather than branches.
-    Holding each output's maximum in a register instead, with the window loops inside, measured
-    slower (runtime-sized windows: 3.3 ms vs 2.3 ms for 64×32 planes of 28×28).
+    Holding each output's maximum in a register instead, with the window loops inside, was slower
+    (runtime-sized windows keep the inner loops short).
     """
     n_planes, height, width = x.shape
     ho, wo = y.shape[1], y.shape[2]

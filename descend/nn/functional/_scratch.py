@@ -1,11 +1,9 @@
 """Recycled arrays for the large temporaries of the layers: linear products, convolution, pooling.
 
 A fresh array of more than 128 KiB is fresh memory from the kernel, and the first touch of each 4 KiB
-page is a page fault. On this project's VM the 28×28 CNN training step (benchmarks/bench_cnn.py) took
-3,300 faults and 21.5 ms, and 12.5 ms when malloc was told to keep its memory (MALLOC_MMAP_THRESHOLD_/
-MALLOC_TRIM_THRESHOLD_ set to 1 GiB). Changing the process's allocator is not a library's business, so
-the layers take their big arrays from this pool instead: 13.0 ms and 0.3 faults a step. A 784-512-256-10
-MLP epoch at batch 2048 went from 0.80 s and 1,800 faults a step to 0.65 s and 100.
+page is a page fault, a large share of a training step's time. Changing the process's allocator is not
+a library's business, so the layers take their big arrays from this pool instead (the measurements:
+benchmarks/NOTES).
 
 An array the pool handed out is handed out again only once nothing but the pool refers to it — its
 reference count says so. The autodiff graph holding it for backward, a caller keeping an output, or

@@ -1,4 +1,4 @@
-"""Convolution and pooling on (N, C, H, W) and (N, C, L) arrays, with hand-written backward passes and strict sizes.
+"""Convolution of (N, C, H, W) and (N, C, L) arrays with a hand-written backward pass, and the strict size rules.
 
 Layouts and weights follow PyTorch: input (N, C, H, W) or (N, C, L); a convolution weight is
 (out_channels, in_channels, kH, kW) or (out_channels, in_channels, k). Like PyTorch (and the
@@ -17,28 +17,27 @@ numbers and the ways to fix it. ``allow_floor=True`` floors instead, as PyTorch 
 
 The convolution is im2col + one matrix product: the input's patches become the columns of a
 (C·kH·kW, N·Ho·Wo) matrix and y = W(O, C·kH·kW) @ cols; the backward pass is dW = G·colsᵀ,
-dcols = Wᵀ·G and col2im (the adjoint of im2col). The patch copies and pooling loops are Numba
-kernels in ``_conv_kernels`` (imported on first use; importing numba costs ~0.3 s); 1-D layers are
-the 2-D kernels with height 1.
+dcols = Wᵀ·G and col2im (the adjoint of im2col). The patch copies are Numba kernels in
+``_conv_kernels`` (loaded on first use, so ``import descend`` does not import numba); 1-D layers are
+the 2-D kernels with height 1. Pooling, with the same size rules, is in ``pooling``.
 Sources: CS231n "Convolutional Neural Networks" (size formula, im2col); Dumoulin & Visin 2016,
 "A guide to convolution arithmetic for deep learning" (dilation).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..common.kernels import kernels
-from ..autodiff.function import Function
-from ..autodiff.tensor import Tensor
+from ...autodiff.function import Function
+from ...autodiff.tensor import Tensor
+from ...common.kernels import kernels
+from ...common.validate import integer
 from . import _scratch
 
-__all__ = ["conv_output_size", "conv_output_shape", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
-           "avg_pool1d", "avg_pool2d", "global_avg_pool"]
+__all__ = ["conv_output_size", "conv_output_shape", "conv1d", "conv2d"]
+
 
 def _kernels():
-    return kernels("descend.nn._conv_kernels")
+    return kernels("descend.nn.functional._conv_kernels")
 
 
 def _data(x):
@@ -46,20 +45,14 @@ def _data(x):
 
 
 # -- sizes ------------------------------------------------------------------------------------
-def _int(value, name: str, who: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{who}: {name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
 def _tuple(value, nd: int, name: str, who: str, minimum: int) -> tuple:
     """An int or a tuple of ``nd`` ints, each ≥ ``minimum``, as a tuple of ``nd`` ints."""
     if isinstance(value, (tuple, list)):
         if len(value) != nd:
             raise ValueError(f"{who}: {name} needs {nd} value{'s' if nd > 1 else ''} (one per spatial axis), "
                              f"got {tuple(value)!r}")
-        return tuple(_int(v, name, who, minimum) for v in value)
-    return (_int(value, name, who, minimum),) * nd
+        return tuple(integer(name, v, minimum, who) for v in value)
+    return (integer(name, value, minimum, who),) * nd
 
 
 def _formula(W: int, F: int, S: int, P: int, D: int) -> str:
@@ -107,8 +100,9 @@ def conv_output_size(W: int, F: int, S: int = 1, P: int = 0, D: int = 1, *, allo
     below 1 is still refused).
     """
     who = "conv_output_size"
-    W, F = _int(W, "W (input size)", who, 1), _int(F, "F (kernel size)", who, 1)
-    S, P, D = _int(S, "S (stride)", who, 1), _int(P, "P (padding)", who, 0), _int(D, "D (dilation)", who, 1)
+    W, F = integer("W (input size)", W, 1, who), integer("F (kernel size)", F, 1, who)
+    S, P = integer("S (stride)", S, 1, who), integer("P (padding)", P, 0, who)
+    D = integer("D (dilation)", D, 1, who)
     num = W + 2 * P - D * (F - 1) - 1
     if num < 0 or (num % S and not allow_floor):
         raise ValueError(f"{who}(W={W}, F={F}, S={S}, P={P}, D={D}): {_misfit(W, F, S, P, D, 'the axis', None)}")
@@ -267,146 +261,3 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, allow_floor
 def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, allow_floor: bool = False):
     """1-D convolution: x (N, C, L), weight (O, C, k), bias (O,) → (N, O, Lo); see ``Conv`` and ``conv2d``."""
     return _conv(x, weight, bias, 1, stride, padding, dilation, allow_floor, "conv1d")
-
-
-# -- pooling ----------------------------------------------------------------------------------
-class _Pool(Function):
-    """Shared shape handling: (N, C, H, W) or (N, C, L) viewed as N·C planes of (H, W) (L as (1, L))."""
-
-    def _planes(self, x, kernel, stride, padding, out_size):
-        self.x_shape = x.shape
-        if x.ndim == 3:
-            x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
-            kernel, stride, padding, out_size = (1, *kernel), (1, *stride), (0, *padding), (1, *out_size)
-        n, c, h, w = x.shape
-        self.planes = (n * c, h, w)
-        self.out_shape = self.x_shape[:2] + tuple(out_size[-(len(self.x_shape) - 2):])
-        return np.ascontiguousarray(x).reshape(n * c, h, w), kernel, stride, padding, out_size
-
-
-class MaxPool(_Pool):
-    """Max over each window; backward routes g to the window's (first) maximum, summed where windows overlap."""
-
-    def forward(self, x, *, kernel_size, stride, padding, dilation, out_size):
-        x3, kernel, stride, padding, out_size = self._planes(x, kernel_size, stride, padding, out_size)
-        if len(dilation) == 1:
-            dilation = (1, *dilation)
-        y = _scratch.empty((x3.shape[0], *out_size), x.dtype)
-        self.idx = _scratch.empty(y.shape, np.int32)
-        self.two_by_two = kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) and dilation == (1, 1)
-        if self.two_by_two:
-            _kernels().max_pool_2x2(x3, y, self.idx)  # the usual pool, specialized (same result)
-        else:
-            _kernels().max_pool(x3, y, self.idx, *kernel, *stride, *padding, *dilation)
-        return y.reshape(self.out_shape)
-
-    def backward(self, g):
-        nq, h, w = self.planes
-        g2 = np.ascontiguousarray(g).reshape(nq, -1)
-        dx = _scratch.empty((nq, h * w), g.dtype)
-        if self.two_by_two:
-            _kernels().max_pool_2x2_backward(g2, self.idx, dx, *self.idx.shape[1:], h, w)
-        else:
-            _kernels().max_pool_backward(g2, self.idx.reshape(nq, -1), dx)
-        return (dx.reshape(self.x_shape),)
-
-
-class AvgPool(_Pool):
-    """Mean over each window, zero padding counted (PyTorch's count_include_pad=True); dx spreads g/(kH·kW)."""
-
-    def forward(self, x, *, kernel_size, stride, padding, out_size):
-        x3, kernel, stride, padding, out_size = self._planes(x, kernel_size, stride, padding, out_size)
-        self.geometry = (*kernel, *stride, *padding)
-        self.scale = x.dtype.type(1 / math.prod(kernel))
-        y = np.empty((x3.shape[0], *out_size), dtype=x.dtype)
-        _kernels().avg_pool(x3, y, *self.geometry, self.scale)
-        return y.reshape(self.out_shape)
-
-    def backward(self, g):
-        nq, h, w = self.planes
-        g3 = np.ascontiguousarray(g).reshape(nq, *self.out_shape[2:]) if len(self.x_shape) == 4 else \
-            np.ascontiguousarray(g).reshape(nq, 1, -1)
-        dx = np.empty(self.planes, dtype=g.dtype)
-        _kernels().avg_pool_backward(g3, dx, *self.geometry, g.dtype.type(self.scale))
-        return (dx.reshape(self.x_shape),)
-
-
-def _pool_args(who, x, nd, kernel_size, stride, padding, dilation, allow_floor):
-    xd = _data(x)
-    _check_input(who, xd, nd)
-    kernel = _tuple(kernel_size, nd, "kernel_size", who, 1)
-    stride = kernel if stride is None else _tuple(stride, nd, "stride", who, 1)
-    padding = _tuple(padding, nd, "padding", who, 0)
-    dilation = _tuple(dilation, nd, "dilation", who, 1)
-    for p, k in zip(padding, kernel):
-        if p > k // 2:
-            raise ValueError(f"{who}: padding={_show(padding)} is more than half of kernel_size={_show(kernel)}, so "
-                             f"some windows would hold only padding; use padding ≤ {tuple(k // 2 for k in kernel)}")
-    what = (f"kernel_size={_show(kernel)}, stride={_show(stride)}, padding={_show(padding)}"
-            + (f", dilation={_show(dilation)}" if any(d != 1 for d in dilation) else ""))
-    out_size = _output_sizes(who, xd.shape, what, kernel, stride, padding, dilation, allow_floor, True)
-    return kernel, stride, padding, dilation, out_size
-
-
-def _max_pool(x, nd, kernel_size, stride, padding, dilation, allow_floor, who):
-    kernel, stride, padding, dilation, out_size = _pool_args(who, x, nd, kernel_size, stride, padding, dilation,
-                                                             allow_floor)
-    return Tensor.apply(MaxPool(), x, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
-                        out_size=out_size)
-
-
-def _avg_pool(x, nd, kernel_size, stride, padding, allow_floor, who):
-    kernel, stride, padding, _, out_size = _pool_args(who, x, nd, kernel_size, stride, padding, 1, allow_floor)
-    return Tensor.apply(AvgPool(), x, kernel_size=kernel, stride=stride, padding=padding, out_size=out_size)
-
-
-def max_pool2d(x, kernel_size, *, stride=None, padding=0, dilation=1, allow_floor: bool = False):
-    """Max pooling of (N, C, H, W) over kernel_size windows (stride defaults to kernel_size; padding is −∞).
-
-    Output (N, C, Ho, Wo) with Ho = (H + 2P − D·(kH−1) − 1)/S + 1 (whole, unless ``allow_floor``);
-    the gradient flows to the first maximum of each window (CS231n), as in PyTorch.
-    """
-    return _max_pool(x, 2, kernel_size, stride, padding, dilation, allow_floor, "max_pool2d")
-
-
-def max_pool1d(x, kernel_size, *, stride=None, padding=0, dilation=1, allow_floor: bool = False):
-    """Max pooling of (N, C, L) over windows of kernel_size; see ``max_pool2d``."""
-    return _max_pool(x, 1, kernel_size, stride, padding, dilation, allow_floor, "max_pool1d")
-
-
-def avg_pool2d(x, kernel_size, *, stride=None, padding=0, allow_floor: bool = False):
-    """Average pooling of (N, C, H, W): each output is the window's sum / (kH·kW), zero padding included.
-
-    Stride defaults to kernel_size; sizes as in ``max_pool2d``. Matches PyTorch's avg_pool2d with
-    count_include_pad=True (its default).
-    """
-    return _avg_pool(x, 2, kernel_size, stride, padding, allow_floor, "avg_pool2d")
-
-
-def avg_pool1d(x, kernel_size, *, stride=None, padding=0, allow_floor: bool = False):
-    """Average pooling of (N, C, L); see ``avg_pool2d``."""
-    return _avg_pool(x, 1, kernel_size, stride, padding, allow_floor, "avg_pool1d")
-
-
-class GlobalAvgPool(Function):
-    """Mean over all spatial axes: (N, C, *spatial) → (N, C); dx = g / (number of spatial positions)."""
-
-    def forward(self, x):
-        self.shape = x.shape
-        return x.mean(axis=tuple(range(2, x.ndim)))
-
-    def backward(self, g):
-        count = math.prod(self.shape[2:])
-        dx = np.empty(self.shape, dtype=g.dtype)
-        dx[...] = (g * g.dtype.type(1 / count)).reshape(g.shape + (1,) * (len(self.shape) - 2))
-        return (dx,)
-
-
-def global_avg_pool(x):
-    """Global average pooling (Lin et al. 2014, "Network in Network"): (N, C, H, W) or (N, C, L) → (N, C)."""
-    xd = _data(x)
-    if xd.ndim < 3:
-        raise ValueError(f"global_avg_pool expects input of shape (N, C, H, W) or (N, C, L), got shape {xd.shape}")
-    if xd.dtype.kind != "f":
-        raise TypeError(f"global_avg_pool expects floating-point input, got dtype {xd.dtype}")
-    return Tensor.apply(GlobalAvgPool(), x)

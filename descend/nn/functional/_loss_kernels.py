@@ -2,10 +2,10 @@
 logits, and the gradient in one pass over the softmax.
 
 NumPy needs about ten calls for the forward (max, shift, exp, sum, log, gather, sum, ...) and three
-for the backward, each costing more than its arithmetic on a (128, 10) batch: ~20 µs a step of a
-training loop, against ~2 µs here. Serial (see ``_act_kernels``).
+for the backward, each costing more than its arithmetic on a (128, 10) batch. Serial (see
+``_act_kernels``).
 
-This module imports numba (about 0.3 s), so ``functional.py`` imports it lazily on first use.
+This module imports numba (slow to import), so ``losses`` loads it lazily on first use.
 """
 import math
 
