@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -24,7 +24,7 @@ def plot_loss(history, path, *, beta: float | None = None) -> Path:
     β = 0.98 (≈ 50 steps), so a short run's curve does not lag behind its data.
     """
     from .optim.ewa import ewa
-    plt = _pyplot()
+    plt = pyplot()
     loss = np.asarray(history.step_loss, dtype=float)
     if beta is None:
         beta = round(min(0.98, max(0.5, 1 - 20 / max(len(loss), 1))), 3)
@@ -42,12 +42,12 @@ def plot_loss(history, path, *, beta: float | None = None) -> Path:
     ax.set_title("Training loss")
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_accuracy(history, path) -> Path:
     """Training vs validation accuracy per epoch (the gap shows over/underfitting)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for key, label in (("train_accuracy", "train"), ("val_accuracy", "validation")):
         values = [e[key] for e in history.epochs if key in e]
@@ -64,22 +64,22 @@ def plot_accuracy(history, path) -> Path:
         ax.text(0.5, 0.5, "no epoch finished: training stopped inside the first one", ha="center",
                 va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_lr(history, path) -> Path:
     """Learning rate per step (the schedule as it was applied)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.plot(np.arange(1, len(history.step_lr) + 1), history.step_lr, color="C2")
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     ax.set_title("Learning rate per step")
     ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
-def _save(fig, plt, path) -> Path:
+def save_figure(fig, plt, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -6,7 +6,7 @@ import pytest
 
 from descend import nn, optim
 from descend.data import PCA, Standardize, ZCAWhiten
-from descend.data import preprocess as P
+from descend.data import moments as P
 from descend.train import fit
 
 

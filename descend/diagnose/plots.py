@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plots import _pyplot, _save
+from ..plots import pyplot, save_figure
 
 __all__ = ["plot_activation_histograms", "plot_lr_range", "plot_update_ratios", "plot_init_experiment"]
 
 
 def plot_activation_histograms(report, path, *, title: str = "Activations per layer") -> Path:
     """One histogram per layer of an ``ActivationReport``, with its mean, std and saturation/dead fraction."""
-    plt = _pyplot()
+    plt = pyplot()
     layers = report.layers
     n = max(len(layers), 1)
     fig, axes = plt.subplots(1, n, figsize=(2.4 * n + 0.6, 2.6), squeeze=False)
@@ -29,12 +29,12 @@ def plot_activation_histograms(report, path, *, title: str = "Activations per la
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_lr_range(result, path) -> Path:
     """Loss against learning rate (log axis) for an ``LRRangeResult``, with the minimum, suggestion and configured lr."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(result.lrs, result.losses, color="0.75", linewidth=0.8, label="loss per step")
     finite = np.isfinite(result.smoothed)
@@ -51,12 +51,12 @@ def plot_lr_range(result, path) -> Path:
     ax.set_title("Learning-rate range test")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_update_ratios(report, path, *, low: float = 1e-4, high: float = 3e-2) -> Path:
     """Bar chart of ‖Δθ‖/‖θ‖ per parameter tensor on a log axis, with the ~1e-3 rule and the verdict band."""
-    plt = _pyplot()
+    plt = pyplot()
     layers = [u for u in report.layers if np.isfinite(u.ratio) and u.ratio > 0]
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.bar([u.name for u in layers], [u.ratio for u in layers], color=["C0" if u.kind == "weight" else "C7" for u in layers])
@@ -67,12 +67,12 @@ def plot_update_ratios(report, path, *, low: float = 1e-4, high: float = 3e-2) -
     ax.set_title(f"Update-to-parameter ratios (lr {report.lr:g})")
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.legend(fontsize=8)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_init_experiment(reports: dict, path) -> Path:
     """The lecture's figure: per regime, activation mean/std by layer and a histogram per layer."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(reports)
     depth = max(len(r.layers) for r in reports.values())
     fig, axes = plt.subplots(len(names), depth + 1, figsize=(1.6 * depth + 3.5, 2.0 * len(names)), squeeze=False)
@@ -95,4 +95,4 @@ def plot_init_experiment(reports: dict, path) -> Path:
         for ax in row[1 + len(rep.layers):]:
             ax.axis("off")
     fig.suptitle("10-layer tanh network, 500 units, unit-Gaussian input: activations per layer", fontsize=10)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
