@@ -147,7 +147,7 @@ def test_lbfgs_trajectory(line_search, max_iter, torch_float64):
     strong_wolfe: its cubic interpolation divides f differences ~200 ulps of f (iteration 33, max|g| = 2e-5), so
     NumPy's ddot reduction order (OpenBLAS SkylakeX vs Haswell kernels vs torch's MKL) moves t by 8e-6 relative:
     measured θ 3.5e-10 relative, d/grad/pairs 1.7e-10 absolute — the same between two NumPy runs under
-    OPENBLAS_CORETYPE=Haswell and SkylakeX (benchmarks/NOTES-optim.md); ×10: rtol 4e-9, vectors atol 2e-9."""
+    OPENBLAS_CORETYPE=Haswell and SkylakeX (benchmarks/NOTES.md); ×10: rtol 4e-9, vectors atol 2e-9."""
     f_and_grad, theta0 = make_problem(seed=3, n=40, eigenvalues=np.logspace(-1.0, 1.0, 40))
     steps = STEPS if max_iter == 1 else 60
     kw = dict(lr=0.5 if line_search is None else 1.0, max_iter=max_iter, max_eval=10 * max_iter, history_size=5,

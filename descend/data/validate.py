@@ -17,7 +17,7 @@ from .batching import RowView, _gather, _integer, is_mapped
 __all__ = ["check_Xy", "num_classes"]
 
 CHUNK_BYTES = 64 << 20  # rows of a memory map are checked this many bytes at a time
-# the finiteness scan's block: small enough that its second reduction hits the CPU cache (NOTES-optim.md)
+# the finiteness scan's block: small enough that its second reduction hits the CPU cache (NOTES.md)
 SCAN_BYTES = 1 << 20
 _F32_MAX = float(np.finfo(np.float32).max)
 _TASKS = ("classification", "regression")

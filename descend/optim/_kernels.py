@@ -13,7 +13,7 @@ Each kernel reads like the per-element formula of its optimizer. Conventions sha
   is None: the training loop's "last good θ", written in the same pass instead of by a separate copy.
   None (not an empty array) stands for "no keep", so Numba compiles a version without the branch.
 
-Measurements behind each point: benchmarks/NOTES-optim.md.
+Measurements behind each point: benchmarks/NOTES.md.
 
 This module imports numba (slow to import), so the optimizer modules import it lazily on the first step.
 """
@@ -22,7 +22,7 @@ import types
 
 from numba import njit, prange
 
-# Below this size the serial kernel runs: waking the threads costs more than a small update (NOTES-optim.md).
+# Below this size the serial kernel runs: waking the threads costs more than a small update (NOTES.md).
 PARALLEL_MIN = 1 << 20
 
 

@@ -9,7 +9,7 @@ from ..common.validate import nonnegative
 __all__ = ["Optimizer"]
 
 def _k():
-    """The Numba kernel module, imported on first use (importing numba is slow; NOTES-optim.md)."""
+    """The Numba kernel module, imported on first use (importing numba is slow; NOTES.md)."""
     return kernels("descend.optim._kernels")
 
 

@@ -69,8 +69,16 @@ def _decay_clock(clock, decay_steps, staircase):
     return float(c // decay_steps) if staircase else c / decay_steps
 
 
+class _StepwiseDecay(_Schedule):
+    """The ``decay_steps`` / ``staircase`` settings that inverse-time and exponential decay share."""
+
+    def _check_steps(self):
+        self._set("decay_steps", positive_int("decay_steps", self.decay_steps))
+        self._set("staircase", flag("staircase", self.staircase))
+
+
 @dataclass(frozen=True)
-class InverseTimeDecay(_Schedule):
+class InverseTimeDecay(_StepwiseDecay):
     """lr(t) = lr / (1 + decay_rate·t/decay_steps), with ⌊t/decay_steps⌋ when staircase=True.
 
     Andrew Ng, "Improving Deep Neural Networks", week 2, learning-rate decay: α = α₀ / (1 + decay_rate·epoch_num);
@@ -88,15 +96,14 @@ class InverseTimeDecay(_Schedule):
     def _check(self):
         self._set("lr", positive("lr", self.lr))
         self._set("decay_rate", nonnegative("decay_rate", self.decay_rate))
-        self._set("decay_steps", positive_int("decay_steps", self.decay_steps))
-        self._set("staircase", flag("staircase", self.staircase))
+        self._check_steps()
 
     def __call__(self, clock):
         return self.lr / (1.0 + self.decay_rate * _decay_clock(clock, self.decay_steps, self.staircase))
 
 
 @dataclass(frozen=True)
-class ExponentialDecay(_Schedule):
+class ExponentialDecay(_StepwiseDecay):
     """lr(t) = lr·rate^(t/decay_steps), with ⌊t/decay_steps⌋ when staircase=True.
 
     Ng, week 2: α = 0.95^epoch_num·α₀; torch ExponentialLR (gamma = rate, decay_steps = 1); ``decay_steps`` and
@@ -112,8 +119,7 @@ class ExponentialDecay(_Schedule):
     def _check(self):
         self._set("lr", positive("lr", self.lr))
         self._set("rate", positive("rate", self.rate))
-        self._set("decay_steps", positive_int("decay_steps", self.decay_steps))
-        self._set("staircase", flag("staircase", self.staircase))
+        self._check_steps()
 
     def __call__(self, clock):
         return self.lr * self.rate ** _decay_clock(clock, self.decay_steps, self.staircase)

@@ -3,7 +3,7 @@
 A fresh array of more than 128 KiB is fresh memory from the kernel, and the first touch of each 4 KiB
 page is a page fault, a large share of a training step's time. Changing the process's allocator is not
 a library's business, so the layers take their big arrays from this pool instead (the measurements:
-benchmarks/NOTES).
+benchmarks/NOTES.md).
 
 An array the pool handed out is handed out again only once nothing but the pool refers to it — its
 reference count says so. The autodiff graph holding it for backward, a caller keeping an output, or

@@ -74,7 +74,7 @@ class Linear(Function):
 def _bias_grad(g, out=None):
     """Σₙ g[n, :] (into ``out`` if given): an affine layer's bias gradient. A gradient laid out column by
     column (``_transposed``) is summed by BLAS as gᵀ·1, much faster than NumPy, which reduces such rows
-    one call each (benchmarks/NOTES); otherwise NumPy's reduction (row order) sums it. The fused
+    one call each (benchmarks/NOTES.md); otherwise NumPy's reduction (row order) sums it. The fused
     ``LinearReLU`` sums its gradient here too: same bits either way."""
     if g.ndim == 2 and _transposed(g) and g.dtype in (np.float32, np.float64):
         return np.matmul(g.T, np.ones(g.shape[0], g.dtype), out=out)
@@ -88,7 +88,7 @@ def _product(a, b):
     A wide result (more columns than rows, e.g. a batch of 128 times 512 features) is computed as its
     transpose — (b.T @ a.T), tall, C-contiguous — and returned as that array's transpose (an F-ordered
     view with the asked shape and values). OpenBLAS splits a tall row-major product between its two
-    threads in a way that holds up when the machine is busy (benchmarks/NOTES).
+    threads in a way that holds up when the machine is busy (benchmarks/NOTES.md).
     The choice depends on the result's shape alone, so a layer's output and the gradient that comes
     back to it share a layout.
     """
