@@ -1,9 +1,31 @@
-"""descend: train neural networks on NumPy — every step of the classic courses, exact, visible, fast on a CPU."""
-from . import autodiff, data, diagnose, nn, optim, train
-from .autodiff import Parameter, Tensor, no_grad, tensor
-from .nn import Params, pack, summary
-from .train import evaluate, fit, load_model, predict
+"""descend: train neural networks on NumPy — every step of the classic courses, exact, visible, fast on a CPU.
+
+The parts load on first use (``descend.train``, ``descend.fit``, ``from descend import nn``), so that
+``import descend`` costs little more than importing NumPy; see docs/architecture.md for the parts.
+"""
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["autodiff", "nn", "optim", "data", "train", "diagnose", "Tensor", "Parameter",
-           "tensor", "no_grad", "pack", "Params", "summary", "fit", "evaluate", "predict", "load_model"]
+
+# name → the part that defines it: loaded when first asked for (PEP 562)
+_PARTS = ("autodiff", "nn", "optim", "data", "train", "diagnose", "config")
+_NAMES = {"Tensor": "autodiff", "Parameter": "autodiff", "tensor": "autodiff", "no_grad": "autodiff",
+          "pack": "nn", "Params": "nn", "summary": "nn",
+          "fit": "train", "evaluate": "train", "predict": "train", "load_model": "train"}
+
+__all__ = ["autodiff", "nn", "optim", "data", "train", "diagnose", "config", "Tensor", "Parameter", "tensor",
+           "no_grad", "pack", "Params", "summary", "fit", "evaluate", "predict", "load_model"]
+
+
+def __getattr__(name):
+    if name in _PARTS:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'descend' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
