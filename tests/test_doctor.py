@@ -62,4 +62,4 @@ def test_cli_subcommand(tmp_path, capsys):
     assert "learning rate too low" in out and str(tmp_path) in out
     assert main(["doctor", "--optimizer", "nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("descend: config error: ") and "optimizer.name" in err
+    assert err.startswith("descend: error: ") and "optimizer.name" in err
