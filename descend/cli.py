@@ -169,7 +169,7 @@ def _train(args) -> int:
     val = final["val_accuracy"]  # None when training stopped inside its first epoch
     if args.resume and final["trained_steps"] == 0:
         print(f"nothing to do: {final['out']} already met its limits ({final['stop_reason']}); "
-              "raise --epochs or --steps (or lower --patience 0 for an early-stopped run) to train further")
+              "raise --epochs or --steps (and give --patience 0 to an early-stopped run) to train further")
         return EXIT_OK
     print(f"\n{final['dataset']}: test accuracy {final['test_accuracy']:.4f} (validation "
           f"{'—' if val is None else f'{val:.4f}'}), {final['epochs']} epochs / {final['steps']} steps in "

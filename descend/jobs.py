@@ -53,7 +53,7 @@ def check_resume(old: dict, new: dict) -> None:
         for key, value in values.items():
             before = old.get(section, {}).get(key, value)
             if before != value and f"{section}.{key}" not in RESUMABLE:
-                changed.append(f"{section}.{key} = {value!r} (the run has {before!r})")
+                changed.append(f"{section}.{key} = {value!r} where the run has {before!r}")
     if changed:
         raise ConfigError(f"cannot resume with {'; '.join(changed)} (a resumed run continues with its own settings; "
                           f"only {', '.join(k.split('.')[1] for k in RESUMABLE)} may change); drop those flags, "
