@@ -27,6 +27,9 @@ class UsageError(ValueError):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):  # no abbreviations: --epoch must not silently mean --epochs
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message):  # argparse prints usage and exits; we want our one line and exit code
         raise UsageError(f"{message} (in `{self.prog}`); see `{self.prog} --help`")
 

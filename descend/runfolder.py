@@ -50,6 +50,7 @@ class RunFolder:
         self.path = Path(path)
         self.created = created  # the topmost folder this process made (None: it existed before)
         self._fd: int | None = None
+        self._made_lock = False  # whether this object created the .lock file (discard removes only its own)
 
     # ----------------------------------------------------------------------------------- opening
 
@@ -102,6 +103,7 @@ class RunFolder:
     def _lock(self) -> None:
         import fcntl
         lock = self.path / LOCK_NAME
+        existed = lock.exists()
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
@@ -115,6 +117,7 @@ class RunFolder:
             holder = f"process {pid}" if pid is not None else "another process"
             raise FolderBusy(f"run folder {self.path} is in use by {holder} (it holds {lock}); wait for that "
                              "run to finish, or choose another --out", pid) from None
+        self._made_lock = not existed
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -140,12 +143,12 @@ class RunFolder:
             self._fd = None
 
     def discard(self) -> None:
-        """Release, and remove what this object made: the folder (and parents) it created, else its lock file."""
-        had_lock = self._fd is not None
+        """Release, and remove what this object made: the folder (and parents) it created, else the lock file if it
+        made it (an earlier run's lock file stays; the PID inside is then this process's, which is harmless)."""
         self.release()
         if self.created is not None:
             shutil.rmtree(self.created, ignore_errors=True)
-        elif had_lock:
+        elif self._made_lock:
             (self.path / LOCK_NAME).unlink(missing_ok=True)
 
     def __enter__(self) -> "RunFolder":

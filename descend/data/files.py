@@ -156,7 +156,7 @@ def _as_labels(path, y: np.ndarray) -> np.ndarray:
             raise ValueError(f"data file {path}: the labels contain NaN/inf; remove those rows")
         frac = y != np.round(y)
         if frac.any():
-            raise ValueError(f"data file {path}: label {y[frac][0]!r} is not a class (labels must be whole numbers "
+            raise ValueError(f"data file {path}: label {y[frac][0].item()!r} is not a class (labels must be whole numbers "
                              "or names: descend train does classification); round or bin the target into classes")
         y = y.astype(np.int64)
     return y.astype(str) if y.dtype == object else y
@@ -177,6 +177,6 @@ def _map_labels(path, y, classes):
     idx = np.clip(idx, 0, len(classes) - 1)
     unknown = classes[idx] != y
     if unknown.any():
-        raise ValueError(f"test file {path}: label {y[unknown][0]!r} does not occur in the training data (its classes "
+        raise ValueError(f"test file {path}: label {np.asarray(y[unknown][0]).item()!r} does not occur in the training data (its classes "
                          f"are {classes.tolist()}); give test data of the same classes")
     return idx
