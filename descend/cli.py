@@ -1,9 +1,14 @@
 """The ``descend`` command: parsing, one-line errors and exit codes for ``descend train`` and ``descend doctor``.
 
 No logic lives here: the config schema and its name tables are ``descend.config``, the training job
-is ``descend.jobs.run`` and the babysitting checks are ``descend.diagnose.doctor``. With no
-arguments ``descend train`` trains an MLP with Adam and early stopping on scikit-learn's bundled
-digits and writes a run folder: config.toml, metrics.jsonl, metrics.json, the checkpoint and PNG plots.
+is ``descend.jobs.run``, run folders are ``descend.runfolder`` and the babysitting checks are
+``descend.diagnose.doctor``. With no arguments ``descend train`` trains an MLP with Adam and early
+stopping on scikit-learn's bundled digits and writes a run folder: config.toml, metrics.jsonl,
+metrics.json, the checkpoint and PNG plots.
+
+Every failure is one line on stderr, ``descend: error: <what> (<why>); <fix>``, and an exit status:
+0 finished, 1 runtime failure (or ``doctor`` found faults), 2 usage / config / data error,
+3 training stopped by divergence, 130 interrupted (the checkpoint is saved). ``--debug`` adds the traceback.
 """
 from __future__ import annotations
 
@@ -14,6 +19,58 @@ from pathlib import Path
 
 from .config import ConfigError, datasets, load_config, resolve
 
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(ValueError):
+    """A command line argparse could not read."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):  # no abbreviations: --epoch must not silently mean --epochs
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):  # argparse prints usage and exits; we want our one line and exit code
+        raise UsageError(f"{message} (in `{self.prog}`); see `{self.prog} --help`")
+
+
+def _widths(flag: str, example: str):
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if not values or any(v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list of positive integers; write e.g. {flag} {example}")
+        return values
+    return parse
+
+
+def _batch_size(text: str):
+    if text == "full":
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a batch size; write a positive integer, or full "
+                                         "for batch gradient descent") from None
+
+
+def _schedule(text: str) -> dict:
+    """``NAME`` or ``NAME:key=value,key=value`` (values read as TOML: 0.5, 10, true, "epoch") → the [schedule] table."""
+    import tomllib
+    name, _, rest = text.partition(":")
+    table: dict = {"name": name}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise argparse.ArgumentTypeError(f"{item!r} is not key=value; write e.g. --schedule step:step_size=10,gamma=0.5")
+        try:
+            table[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            table[key.strip()] = value  # a bare word, e.g. unit=epoch
+    return table
+
 
 def _flag_overrides(args) -> dict:
     """The job flags that were given, as a config table to merge over the TOML file's."""
@@ -23,14 +80,24 @@ def _flag_overrides(args) -> dict:
         if value is not None:
             o.setdefault(section, {})[key] = value
     put("data", "dataset", args.dataset)
-    put("model", "hidden", [int(h) for h in args.hidden.split(",")] if args.hidden else None)
-    put("model", "conv", [int(c) for c in args.conv.split(",")] if args.conv else None)
+    put("data", "file", str(args.data) if args.data is not None else None)
+    put("data", "target", args.target)
+    put("data", "test_file", str(args.test) if args.test is not None else None)
+    put("model", "hidden", args.hidden)
+    put("model", "conv", args.conv)
     put("model", "activation", args.activation)
     put("model", "init", args.init)
+    put("model", "dropout", args.dropout)
     put("optimizer", "name", args.optimizer)
     put("optimizer", "lr", args.lr)
+    if args.schedule is not None:
+        o["schedule"] = args.schedule
     put("train", "batch_size", args.batch_size)
     put("train", "epochs", args.epochs)
+    put("train", "steps", args.steps)
+    put("train", "patience", args.patience)
+    put("train", "l2", args.l2)
+    put("train", "average", args.average)
     put("train", "seed", args.seed)
     return o
 
@@ -40,76 +107,150 @@ def add_job_arguments(parser, *, epochs_help: str) -> None:
     parser.add_argument("--config", type=Path,
                         help="TOML file with [data] [model] [optimizer] [schedule] [train] tables")
     parser.add_argument("--dataset", help=" | ".join(datasets()))
-    parser.add_argument("--hidden", help="hidden layer widths, e.g. 128,64")
-    parser.add_argument("--conv", help="convolution blocks' channels, e.g. 16,32 (digits, mnist1d)")
+    parser.add_argument("--data", type=Path, metavar="FILE", help="your own data: .npz (X, y), .npy or .csv")
+    parser.add_argument("--target", metavar="COLUMN", help="the label column of a .npy/.csv --data file")
+    parser.add_argument("--test", type=Path, metavar="FILE", help="test data of the same columns as --data")
+    parser.add_argument("--hidden", type=_widths("--hidden", "128,64"), help="hidden layer widths, e.g. 128,64")
+    parser.add_argument("--conv", type=_widths("--conv", "16,32"),
+                        help="convolution blocks' channels, e.g. 16,32 (digits, mnist1d)")
     parser.add_argument("--activation", help="relu | leaky_relu | elu | tanh | sigmoid")
     parser.add_argument("--init", help="auto | he | he_uniform | xavier | xavier_uniform | normal | small")
-    parser.add_argument("--optimizer", help="sgd | adagrad | rmsprop | adam | adamw | nadam | lbfgs")
+    parser.add_argument("--dropout", type=float, metavar="P", help="dropout probability after each hidden layer")
+    parser.add_argument("--optimizer", help="sgd | adagrad | rmsprop | adam | adamw | nadam | lbfgs "
+                                            "(lbfgs wants --batch-size full)")
     parser.add_argument("--lr", type=float)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--schedule", type=_schedule, metavar="NAME[:k=v,...]",
+                        help="learning-rate schedule and its parameters, e.g. cosine, step:step_size=10,gamma=0.5 "
+                             "(cosine's total defaults to the run's length)")
+    parser.add_argument("--batch-size", type=_batch_size, metavar="N|full")
     parser.add_argument("--epochs", type=int, help=epochs_help)
+    parser.add_argument("--steps", type=int, help="a step limit (0 = none)")
+    parser.add_argument("--patience", type=int, help="early stopping patience in epochs (0 = off)")
+    parser.add_argument("--l2", type=float, metavar="LAMBDA", help="λ of the L2 term (λ/2m)·Σ‖W‖²")
+    parser.add_argument("--average", choices=["ema", "polyak"], help="evaluate θ averaged over the run")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="descend", description="Train neural networks on NumPy.")
-    sub = parser.add_subparsers(dest="command")
+    from . import __version__
+    parser = _Parser(prog="descend", description="Train neural networks on NumPy.",
+                     epilog="exit status: 0 finished, 1 runtime failure, 2 usage/config/data error, "
+                            "3 stopped by divergence, 130 interrupted (checkpoint saved)")
+    parser.add_argument("--version", action="version", version=f"descend {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     tr = sub.add_parser("train", help="train a model from flags and/or a TOML config (no arguments: the demo job)")
     add_job_arguments(tr, epochs_help="number of epochs (an upper limit when early stopping is on)")
-    tr.add_argument("--out", type=Path, help="run folder (default runs/<dataset>-<time>)")
+    tr.add_argument("--out", type=Path, help="run folder (default runs/<dataset>-<time>-<random suffix>)")
     tr.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in folder RUN")
+    tr.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
-    dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>)")
+    dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>-<suffix>)")
     return parser
 
 
 def _train(args) -> int:
-    from .jobs import RUN_FILES, run
+    from .jobs import ABORTED, RUN_FILES, check_resume, run, run_config
+    flags = _flag_overrides(args)
     if args.resume:  # the run's own config; flags may change limits, e.g. --epochs to train longer
-        out = args.resume
-        if args.config or args.out:
-            raise ConfigError("--resume RUN continues RUN with its own config.toml; drop --config/--out")
-        cfg = resolve(load_config(out / "config.toml"), _flag_overrides(args))
+        if args.config or args.out or args.overwrite:
+            raise ConfigError("--resume RUN cannot be combined with --config/--out/--overwrite (RUN continues with its "
+                              "own config.toml in its own folder); drop those flags")
+        if not args.resume.is_dir():
+            raise ConfigError(f"cannot resume {args.resume} (no such folder); give the folder of an earlier run")
+        old = resolve(run_config(args.resume))
+        check_resume(old, flags)
+        cfg, out = resolve(old, flags), args.resume
     else:
-        cfg = resolve(load_config(args.config) if args.config else {}, _flag_overrides(args))
-        out = args.out or Path("runs") / f"{cfg['data']['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    final = run(cfg, out, resume=bool(args.resume), progress=False if args.quiet else True)
+        if args.overwrite and not args.out:
+            raise ConfigError("--overwrite needs --out (the run folder to replace); add --out RUN")
+        cfg = resolve(load_config(args.config) if args.config else {}, flags)
+        out = args.out
+    final = run(cfg, out, resume=bool(args.resume), overwrite=args.overwrite, progress=False if args.quiet else True)
     val = final["val_accuracy"]  # None when training stopped inside its first epoch
+    if args.resume and final["trained_steps"] == 0:
+        print(f"nothing to do: {final['out']} already met its limits ({final['stop_reason']}); "
+              "raise --epochs or --steps (and give --patience 0 to an early-stopped run) to train further")
+        return EXIT_OK
     print(f"\n{final['dataset']}: test accuracy {final['test_accuracy']:.4f} (validation "
           f"{'—' if val is None else f'{val:.4f}'}), {final['epochs']} epochs / {final['steps']} steps in "
           f"{final['train_seconds']:.1f} s")
     print(f"stopped: {final['stop_reason']}")
-    print(f"run folder: {out}  ({', '.join(RUN_FILES)})")
-    return 0
+    print(f"run folder: {final['out']}  ({', '.join(RUN_FILES)})")
+    reason = final["stop_reason"] or ""
+    if ABORTED[0] in reason:
+        print(f"descend: error: training diverged ({reason}); the last good θ is in {final['out']}; lower --lr",
+              file=sys.stderr)
+        return EXIT_DIVERGED
+    if ABORTED[1] in reason:
+        print(f"descend: interrupted ({reason}); the checkpoint is saved: continue with "
+              f"descend train --resume {final['out']}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 def _doctor(args) -> int:
     from .diagnose.doctor import doctor
+    from .runfolder import RunFolder
     epochs = args.epochs
     args.epochs = None  # --epochs caps the doctor's short run, not the config's train.epochs
     cfg = resolve(load_config(args.config) if args.config else {}, _flag_overrides(args))
-    out = args.out or Path("runs") / f"doctor-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = doctor(cfg, out, epochs=epochs or 8)
+    folder = RunFolder.claim(args.out, existing="overwrite") if args.out else RunFolder.new("runs", "doctor")
+    try:
+        report = doctor(cfg, folder.path, epochs=epochs or 8)
+    except BaseException:
+        folder.discard()
+        raise
+    finally:
+        folder.release()
     print(report.render())
-    print(f"report folder: {out}")
-    return 0 if report.ok else 1  # 1: faults were found
+    print(f"report folder: {folder.path}")
+    return EXIT_OK if report.ok else EXIT_RUNTIME  # 1: faults were found
+
+
+def _one_line(e: BaseException) -> tuple[str, int]:
+    """The error's line and exit status (see the module docstring)."""
+    from .runfolder import FolderBusy
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, FolderBusy):
+        return text, EXIT_RUNTIME
+    if isinstance(e, (ValueError, TypeError)):  # the library's user errors: config, data, flags, checkpoints
+        return text, EXIT_USAGE
+    if isinstance(e, MemoryError):
+        return "out of memory (MemoryError); use a smaller --batch-size or model", EXIT_RUNTIME
+    if isinstance(e, OSError):
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        return f"cannot access{where} ({e.strerror or text}); check the path and its permissions", EXIT_RUNTIME
+    return (f"{type(e).__name__}: {text} (an unexpected failure); rerun with --debug for the traceback and report it",
+            EXIT_RUNTIME)
 
 
 def main(argv=None) -> int:
-    """Run the ``descend`` command; exit status 0 on success, 1 when ``doctor`` found faults, 2 on a usage error."""
-    parser = _parser()
-    args = parser.parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
-    commands = {"train": _train, "doctor": _doctor}
-    if args.command not in commands:
-        parser.print_help()
-        return 2
+    """Run the ``descend`` command and return its exit status (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv) or ["train"]
+    debug = "--debug" in argv
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        commands = {"train": _train, "doctor": _doctor}
+        if args.command not in commands:
+            raise UsageError("no command given (descend runs a command); use `descend train` or `descend doctor`")
         return commands[args.command](args)
-    except ConfigError as e:
-        print(f"descend: config error: {e}", file=sys.stderr)
-        return 2
+    except SystemExit as e:  # --help and --version
+        return e.code if isinstance(e.code, int) else EXIT_OK
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("descend: interrupted (Ctrl-C before training started); nothing was saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        if debug:
+            raise
+        text, code = _one_line(e)
+        print(f"descend: error: {text}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -20,14 +20,15 @@ __all__ = ["DEFAULT_CONFIG", "ConfigError", "merge", "load_config", "check_confi
            "initializers", "optimizers", "schedules", "stopping", "IMAGE_DATASETS", "RULES"]
 
 DEFAULT_CONFIG = {
-    "data": {"dataset": "digits", "val_fraction": 0.15, "standardize": True, "seed": 0},
+    "data": {"dataset": "digits", "val_fraction": 0.15, "standardize": True, "seed": 0, "file": "", "target": "",
+             "test_file": ""},
     "model": {"conv": [], "hidden": [128, 64], "activation": "relu", "init": "auto", "dropout": 0.0,
               "batch_norm": False},
     "optimizer": {"name": "adam", "lr": 1e-3},
     "schedule": {"name": "constant"},
     "train": {"batch_size": 32, "epochs": 60, "steps": 0, "patience": 8, "min_loss_change": 0.0,
               "min_param_change": 0.0, "time_limit": 0.0, "l2": 0.0, "seed": 0, "divergence": 3.0,
-              "checkpoint_every": 0},
+              "checkpoint_every": 0, "average": ""},
 }
 
 
@@ -141,6 +142,9 @@ RULES = {
     "data.val_fraction": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "a number between 0 and 1"),
     "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
     "data.seed": (_is_int, "an integer"),
+    "data.file": (lambda v: isinstance(v, str), "a path to a .npz, .npy or .csv file (empty: use data.dataset)"),
+    "data.target": (lambda v: isinstance(v, str), "the label column's name or number, as a string"),
+    "data.test_file": (lambda v: isinstance(v, str), "a path like data.file (empty: split a test part off)"),
     "model.conv": (lambda v: isinstance(v, list) and all(_is_int(c) and c > 0 for c in v),
                    "a list of positive channel counts, e.g. [16, 32] (empty: no convolution)"),
     "model.hidden": (lambda v: isinstance(v, list) and all(_is_int(h) and h > 0 for h in v),
@@ -162,6 +166,8 @@ RULES = {
     "train.divergence": (lambda v: _is_number(v) and (v == 0 or v > 1),
                          "a factor > 1 (0 turns the divergence guard off)"),
     "train.checkpoint_every": (lambda v: _is_int(v) and v >= 0, "an integer ≥ 0 (steps; 0 = every epoch only)"),
+    "train.average": (lambda v: v in ("", "ema", "polyak"),
+                      '"ema" or "polyak" (θ averaged over the run, evaluated in its place), or "" for none'),
 }
 
 
@@ -286,6 +292,16 @@ def prepare_data(cfg: dict, data=None) -> tuple:
     d = cfg["data"]
     if data is not None:
         ds = data
+    elif d["file"]:
+        from .data.files import load_file_dataset
+        if cfg["model"]["conv"]:
+            raise ConfigError(f"model.conv needs image-shaped samples; data.file = {d['file']!r} gives a table "
+                              "(use conv = [])")
+        try:
+            ds = load_file_dataset(d["file"], target=d["target"], test_path=d["test_file"],
+                                   rng=np.random.default_rng(d["seed"]))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     else:
         loader = _pick(datasets(), d["dataset"], "data.dataset")
         if cfg["model"]["conv"] and d["dataset"] not in IMAGE_DATASETS:

@@ -96,7 +96,7 @@ def test_torn_files_are_refused(tmp_path):
     for cut in (0, 4, 8, 20, len(raw) // 2, len(raw) - 1):
         torn = tmp_path / f"torn{cut}.safetensors"
         torn.write_bytes(raw[:cut])
-        with pytest.raises(ValueError, match=r"is not a descend checkpoint"):
+        with pytest.raises(ValueError, match=r"is damaged or not a descend checkpoint"):
             load_checkpoint(torn)
 
 

@@ -83,10 +83,32 @@ def _history(loss):
     return h
 
 
+def _bias_corrected_ewa(x, beta=0.9):
+    v, out = 0.0, []
+    for t, value in enumerate(x, 1):
+        v = beta * v + (1 - beta) * value
+        out.append(v / (1 - beta ** t))
+    return np.array(out)
+
+
+def _drop_and_curvature(loss):
+    """The verdict's numbers re-derived from their definitions: the start is the raw mean of the first tenth, the
+    middle and the end are means of the smoothed curve over a tenth around the middle and over the last tenth."""
+    s, k = _bias_corrected_ewa(loss), len(loss) // 10
+    start, end, half = np.mean(loss[:k]), np.mean(s[-k:]), len(loss) // 2
+    mid = np.mean(s[half - k // 2: half + k // 2 + 1])
+    return 1 - end / start, (start - mid) / (mid - end)
+
+
 def test_loss_curve_healthy_exponential_decay():
     t = np.arange(400)
-    r = loss_curve_verdict(_history(0.05 + 2.3 * np.exp(-t / 40)))
-    assert r.ok and r.shape == "healthy" and r.curvature > 3
+    loss = 0.05 + 2.3 * np.exp(-t / 40)
+    r = loss_curve_verdict(_history(loss))
+    drop, curvature = _drop_and_curvature(loss)
+    assert r.ok and r.shape == "healthy"
+    assert r.curvature == pytest.approx(curvature, rel=1e-9) and r.drop == pytest.approx(drop, rel=1e-9)
+    # near the continuous curve's own ratio (f(0) − f(200)) / (f(200) − f(399)) ≈ 148, far from a line's 1
+    assert 50 < r.curvature < 150
 
 
 def test_loss_curve_explosion_names_lr_too_high():
@@ -100,7 +122,9 @@ def test_loss_curve_explosion_names_lr_too_high():
 def test_loss_curve_slow_linear_decrease_names_lr_too_low():
     r = loss_curve_verdict(_history(np.linspace(2.3, 2.0, 400)))
     assert r.shape == "linear" and r.problem == "lr_too_low"
-    assert r.curvature == pytest.approx(1.0, rel=0.2)
+    drop, curvature = _drop_and_curvature(np.linspace(2.3, 2.0, 400))
+    assert r.curvature == pytest.approx(curvature, rel=1e-9) and r.drop == pytest.approx(drop, rel=1e-9)
+    assert r.curvature == pytest.approx(1.0, rel=0.05)  # a line: as steep in the second half as in the first
 
 
 def test_loss_curve_flat_start_names_bad_init():
@@ -213,7 +237,11 @@ def test_lr_range_sweep_is_exponential_stops_at_divergence_and_restores(rng):
     np.testing.assert_allclose(r.lrs, 1e-4 * (1e7) ** (t / 139), rtol=1e-12)
     assert r.diverged_at is not None and len(r.lrs) < 140  # SGD at lr 1000 diverges before the end
     assert r.suggested_lr == pytest.approx(r.min_loss_lr / 10)
-    assert 1e-3 < r.min_loss_lr < 1e2
+    # the minimum is located on the zero-phase smoothing: the bias-corrected EWA forward, then backward
+    smooth = _bias_corrected_ewa(_bias_corrected_ewa(r.losses)[::-1])[::-1]
+    np.testing.assert_allclose(r.smoothed, smooth, rtol=1e-12)
+    assert r.min_loss_lr == r.lrs[int(np.argmin(smooth))]
+    assert r.min_loss_lr < r.diverged_at
     np.testing.assert_array_equal(params.theta, before)
 
 

@@ -9,6 +9,21 @@ from descend.train.ensemble import Ensemble, ensemble_report, softmax
 from descend.train import predict
 
 
+class _Recorder:
+    """Keeps a copy of θ after every step; a new run starts a new trajectory (step 1 comes again)."""
+
+    def __init__(self):
+        self.runs = []
+
+    def on_step_end(self, state):
+        if state.step == 1:
+            self.runs.append([])
+        self.runs[-1].append(state.params.theta.astype(np.float64))
+
+
+RECORDER = _Recorder()
+
+
 @pytest.fixture(scope="module")
 def report():
     ds = D.load_digits()
@@ -17,7 +32,7 @@ def report():
     make = lambda rng: config.build_model({**config.DEFAULT_CONFIG, "model": {**config.DEFAULT_CONFIG["model"], "hidden": [32]}},
                                        64, 10, rng)
     return ensemble_report(make, X, ds.y_train, Xt, ds.y_test, optimizer=lambda: optim.Adam(lr=1e-3), k=4,
-                           epochs=6, batch_size=32), Xt, ds.y_test
+                           epochs=6, batch_size=32, callbacks=[RECORDER]), Xt, ds.y_test
 
 
 def test_ensemble_not_worse_than_its_mean_member(report):
@@ -38,11 +53,33 @@ def test_ensemble_probabilities_are_the_mean_of_members(report):
 
 
 def test_report_puts_parameter_averaging_beside_the_ensemble(report):
-    r, _, _ = report
+    r, Xt, yt = report
     names = list(r.averaging)
     assert names[0] == "last θ" and any("EMA" in n for n in names) and any("Polyak" in n for n in names)
     assert r.averaging["last θ"]["accuracy"] == pytest.approx(r.members[0].test_accuracy)
-    assert all(0.8 < v["accuracy"] <= 1 for v in r.averaging.values())
+    # the averages re-computed from member 0's recorded trajectory by their formulas:
+    # EMA v_t = β·v_{t−1} + (1−β)·θ_t shown as v_t/(1−βᵗ) (β = 0.99); Polyak the mean of θ_t over t > start
+    thetas = np.array(RECORDER.runs[0])
+    v = np.zeros(thetas.shape[1])
+    for theta in thetas:
+        v = 0.99 * v + 0.01 * theta
+    ema = v / (1 - 0.99 ** len(thetas))
+    per_epoch = int(np.ceil(len(D.load_digits().X_train) / 32))
+    assert len(thetas) == 6 * per_epoch
+    start = len(thetas) // 2  # the default: the second half of the run
+    polyak = thetas[start:].mean(axis=0)
+    from descend.nn import pack
+    model = r.ensemble.models[0]
+    params = pack(model)
+    last = params.theta.copy()
+    for name, avg in (("EMA θ (β=0.99)", ema), (f"Polyak θ (mean from step {start})", polyak)):
+        params.theta[...] = avg
+        got = r.averaging[name]
+        scored = Ensemble([model]).evaluate(Xt, yt)
+        assert got["loss"] == pytest.approx(scored["loss"], rel=1e-4), name
+        assert abs(got["accuracy"] - scored["accuracy"]) <= 1 / len(yt) + 1e-12, name
+        assert np.abs(avg - last).max() > 1e-3  # the average is not the last θ under another name
+    params.theta[...] = last
     text = r.render()
     assert "ensemble of 4" in text and "Polyak" in text and "EMA" in text
 

@@ -8,10 +8,15 @@ row-major (``Params.canonical``), whatever θ's own memory order.
 
 Written to a temporary file in the same folder, flushed and fsync'ed, then atomically renamed over
 the old checkpoint (and the folder fsync'ed), so a crash at any moment leaves the old or the new
-file, never a torn one. Loading parses only safetensors and JSON: no code runs.
+file, never a torn one; temporary files of saves that were killed are removed by the run folder's lock
+holder (``descend.runfolder``), never by a save, which could be another process's. Loading parses only
+safetensors and JSON: no code runs. The header carries a SHA-256 of the tensors and the metadata
+(``digest``), checked on load, so a damaged file is named instead of loaded; files written before the
+digest existed have none and load as they did.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -26,7 +31,7 @@ from .state import Snapshot, generators
 FORMAT = "descend-checkpoint"
 VERSION = 1
 
-__all__ = ["save_checkpoint", "load_checkpoint", "check_layout", "capture", "restore", "preprocess_from", "layout_of",
+__all__ = ["save_checkpoint", "load_checkpoint", "digest", "check_layout", "capture", "restore", "preprocess_from", "layout_of",
            "FORMAT", "VERSION"]
 
 
@@ -36,8 +41,10 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = {"format": FORMAT, "version": str(VERSION), "meta": json.dumps(meta, allow_nan=False)}
-    data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=header)
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    meta_json = json.dumps(meta, allow_nan=False)
+    header = {"format": FORMAT, "version": str(VERSION), "meta": meta_json, "sha256": digest(arrays, meta_json)}
+    data = save(arrays, metadata=header)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -45,8 +52,6 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        for stale in path.parent.glob(path.name + ".*.tmp"):  # left by writers killed mid-save
-            stale.unlink(missing_ok=True)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -61,8 +66,20 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     return path
 
 
+def digest(arrays: dict[str, np.ndarray], meta_json: str) -> str:
+    """SHA-256 (hex) of the tensors — each name, dtype, shape and bytes, in name order — and the metadata JSON."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    h.update(meta_json.encode())
+    return h.hexdigest()
+
+
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint written by ``save_checkpoint``: (arrays, meta). Refuses other or newer formats."""
+    """Read a checkpoint written by ``save_checkpoint``: (arrays, meta). Refuses other or newer formats and a
+    file whose content does not match its SHA-256 (a damaged file)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
@@ -75,7 +92,8 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
         header_len = int.from_bytes(raw[:8], "little")
         header = json.loads(raw[8:8 + header_len])
     except (SafetensorError, ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not a descend checkpoint (unreadable safetensors file: {e})") from None
+        raise ValueError(f"{path} is damaged or not a descend checkpoint (unreadable safetensors file: {e}); "
+                         "restore it from a copy or start the run again") from None
     info = header.get("__metadata__") or {}
     if info.get("format") != FORMAT:
         raise ValueError(f"{path} is not a descend checkpoint (format {info.get('format')!r})")
@@ -86,7 +104,14 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     if version > VERSION:
         raise ValueError(f"{path} was written by a newer descend (checkpoint format {version}, this version "
                          f"reads up to {VERSION}); upgrade descend to load it")
-    return arrays, json.loads(info["meta"])
+    if "sha256" in info and digest(arrays, info.get("meta", "")) != info["sha256"]:
+        raise ValueError(f"{path} is damaged (its content does not match the SHA-256 recorded in it); restore it "
+                         "from a copy or start the run again")
+    try:
+        return arrays, json.loads(info["meta"])
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"{path} is damaged (unreadable metadata: {e}); restore it from a copy or start the run "
+                         "again") from None
 
 
 def check_layout(expected: list, found: list, what: str = "checkpoint") -> None:
