@@ -124,3 +124,17 @@ def test_resuming_a_finished_run_to_a_larger_limit_continues_and_a_no_op_changes
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".png"}
     assert after["metrics.jsonl"] == before["metrics.jsonl"]  # no second stop line
     assert after["checkpoint.safetensors"] == before["checkpoint.safetensors"]
+
+
+def test_float_labels_through_fit_get_advice_fit_accepts():
+    """The advice for real-valued labels is a regression loss, and following it trains (no task= argument in fit)."""
+    from descend import nn, optim
+    from descend.nn import functional as F
+    from descend.train import fit
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    model = nn.Sequential(nn.Linear(3, 1, rng=rng))
+    with pytest.raises(ValueError, match=r"use a regression loss \(fit\(\.\.\., loss=F\.mse\)"):
+        fit(model, X, y, optimizer=optim.SGD(lr=0.1), epochs=1)
+    history = fit(model, X, y[:, None], optimizer=optim.SGD(lr=0.1), epochs=2, loss=F.mse)
+    assert len(history.epochs) == 2
