@@ -98,6 +98,7 @@ def _flag_overrides(args) -> dict:
     put("train", "patience", args.patience)
     put("train", "l2", args.l2)
     put("train", "average", args.average)
+    put("train", "clip_norm", args.clip_norm)
     put("train", "seed", args.seed)
     return o
 
@@ -127,6 +128,7 @@ def add_job_arguments(parser, *, epochs_help: str) -> None:
     parser.add_argument("--steps", type=int, help="a step limit (0 = none)")
     parser.add_argument("--patience", type=int, help="early stopping patience in epochs (0 = off)")
     parser.add_argument("--l2", type=float, metavar="LAMBDA", help="λ of the L2 term (λ/2m)·Σ‖W‖²")
+    parser.add_argument("--clip-norm", type=float, metavar="MAX", help="clip the gradient's global L2 norm (0 = off)")
     parser.add_argument("--average", choices=["ema", "polyak"], help="evaluate θ averaged over the run")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")

@@ -28,7 +28,7 @@ DEFAULT_CONFIG = {
     "schedule": {"name": "constant"},
     "train": {"batch_size": 32, "epochs": 60, "steps": 0, "patience": 8, "min_loss_change": 0.0,
               "min_param_change": 0.0, "time_limit": 0.0, "l2": 0.0, "seed": 0, "divergence": 3.0,
-              "checkpoint_every": 0, "average": ""},
+              "checkpoint_every": 0, "average": "", "clip_norm": 0.0},
 }
 
 
@@ -166,6 +166,8 @@ RULES = {
     "train.divergence": (lambda v: _is_number(v) and (v == 0 or v > 1),
                          "a factor > 1 (0 turns the divergence guard off)"),
     "train.checkpoint_every": (lambda v: _is_int(v) and v >= 0, "an integer ≥ 0 (steps; 0 = every epoch only)"),
+    "train.clip_norm": (lambda v: _is_number(v) and v >= 0,
+                        "a number ≥ 0 (clip the gradient's global L2 norm to it; 0 = off)"),
     "train.average": (lambda v: v in ("", "ema", "polyak"),
                       '"ema" or "polyak" (θ averaged over the run, evaluated in its place), or "" for none'),
 }
@@ -249,9 +251,17 @@ def build_optimizer(cfg: dict):
     o = dict(cfg["optimizer"])
     cls = _pick(optimizers(), o.pop("name"), "optimizer.name")
     try:
-        return cls(**o)
+        optimizer = cls(**o)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"[optimizer] {e}") from None
+    clip = cfg["train"].get("clip_norm", 0.0)
+    if not clip:
+        return optimizer
+    from .optim.clipped import Clipped
+    try:
+        return Clipped(optimizer, max_norm=clip)
+    except ValueError as e:
+        raise ConfigError(f"train.clip_norm = {clip!r}: {e}") from None
 
 
 def build_schedule(cfg: dict):

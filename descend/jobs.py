@@ -130,7 +130,12 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
         ckpt = Path(out) / CHECKPOINT
         if not ckpt.is_file():
             raise ConfigError(f"cannot resume {out} (it holds no {CHECKPOINT}); give the folder of an earlier run")
-        load_checkpoint(ckpt)  # a damaged file is named here, before anything is locked or written
+        _, meta = load_checkpoint(ckpt)  # a damaged file is named here, before anything is locked or written
+        done = _finished(meta, t, stopping)
+        if done is not None and (Path(out) / "metrics.json").is_file():  # nothing to train: change nothing
+            RunFolder.claim(out, existing="resume", is_run=lambda p: True).release()  # refused if in use
+            final = json.loads((Path(out) / "metrics.json").read_text())
+            return {**final, "stop_reason": done, "trained_steps": 0, "out": str(out)}
     folder = _open_folder(cfg, out, resume=resume, overwrite=overwrite, runs_dir=runs_dir)
     out = folder.path
     if on_folder is not None:
@@ -145,6 +150,9 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
                       callbacks=[started, ProgressBar(enabled=progress), log],
                       checkpoint=ckpt, checkpoint_every=t["checkpoint_every"] or None,
                       preprocess=preprocess, resume=ckpt if resume else None, config=cfg)
+        if average is not None:  # the model the run delivers is the averaged one (the checkpoint keeps θ as trained)
+            from .nn import pack
+            average.apply(pack(model))
         test = evaluate(model, Xte, yte)
         final = {"dataset": d["dataset"], "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                  "val_accuracy": history.last("val_accuracy"), "train_accuracy": history.last("train_accuracy"),
@@ -163,6 +171,17 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     finally:
         folder.release()
     return {**final, "out": str(out)}
+
+
+def _finished(meta: dict, t: dict, stopping: list) -> str | None:
+    """Why a checkpointed run already meets the limits and rules of ``t`` (the [train] table), or None."""
+    from .train import MaxEpochs, MaxSteps
+    from .train.history import History
+    history = History.from_dict(meta["history"])
+    if meta["clock"].get("batch"):
+        return None  # stopped inside an epoch (e.g. interrupted): the epoch goes on
+    rules = [MaxEpochs(t["epochs"])] + ([MaxSteps(t["steps"])] if t["steps"] else []) + list(stopping)
+    return next((r for r in (rule(history) for rule in rules) if r), None)
 
 
 def with_schedule_total(cfg: dict, n: int) -> dict:

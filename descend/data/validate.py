@@ -175,7 +175,8 @@ def _check_y(y, n: int, task: str, num_classes: int | None, yname: str, xname: s
         if y.ndim == 2 and y.shape[1] == 1:
             fix = f"use {yname}.ravel()"
         elif y.ndim == 2:
-            fix = f"if {yname} is one-hot, use {yname}.argmax(axis=1); for real-valued targets pass task='regression'"
+            fix = (f"if {yname} is one-hot, use {yname}.argmax(axis=1); for real-valued targets use a regression loss "
+                   "(fit(..., loss=F.mse); check_Xy(..., task='regression'))")
         else:
             fix = f"use a 1-D array of class indices"
         raise ValueError(f"class labels {yname} must be 1-D with shape ({n},), got shape {y.shape}; {fix}")
@@ -185,8 +186,9 @@ def _check_y(y, n: int, task: str, num_classes: int | None, yname: str, xname: s
         if len(frac):
             i = int(frac[0])
             raise ValueError(f"class labels {yname} must be integers, but {len(frac)} are not, first "
-                             f"{yname}[{i}] = {float(y[i])!r}; for real-valued targets pass task='regression', "
-                             f"else round them, e.g. np.rint({yname}).astype(np.int64)")
+                             f"{yname}[{i}] = {float(y[i])!r}; for real-valued targets use a regression loss (fit(..., "
+                             f"loss=F.mse); check_Xy(..., task='regression')), else round them, e.g. "
+                             f"np.rint({yname}).astype(np.int64)")
         if len(y) and float(y.max()) > np.iinfo(np.int64).max:
             raise ValueError(f"class label {float(y.max())} in {yname} does not fit in int64; "
                              f"map labels to 0..C-1 with np.unique({yname}, return_inverse=True)[1]")

@@ -1,0 +1,64 @@
+"""Gradient clipping as a step wrapper, against the written formula; from the CLI and TOML, resumable."""
+import math
+
+import numpy as np
+import pytest
+from _trainutil import one_numba_thread  # noqa: F401 (fixture)
+
+from descend import optim
+from descend.cli import main
+from descend.optim.clipped import Clipped
+from descend.train import load_checkpoint
+
+
+def _closure(g):
+    grad = np.empty_like(g)
+
+    def closure():
+        grad[...] = g
+        return 1.0, grad
+    return closure
+
+
+@pytest.mark.parametrize("scale, clipped", [(10.0, True), (0.01, False)])
+def test_one_sgd_step_on_the_clipped_gradient(scale, clipped):
+    rng = np.random.default_rng(0)
+    theta, g = rng.standard_normal(50), scale * rng.standard_normal(50)
+    theta0 = theta.copy()
+    Clipped(optim.SGD(lr=0.1), max_norm=1.0).step(theta, _closure(g))
+    norm = math.sqrt(float(g @ g))
+    expected_g = g * (1.0 / (norm + 1e-6)) if norm > 1.0 else g
+    assert (norm > 1.0) == clipped
+    np.testing.assert_allclose(theta, theta0 - 0.1 * expected_g, rtol=1e-13, atol=1e-15)
+
+
+def test_state_and_lr_are_the_wrapped_optimizers():
+    inner = optim.Adam(lr=0.01)
+    c = Clipped(inner, max_norm=0.5)
+    theta = np.ones(4)
+    c.step(theta, _closure(np.full(4, 3.0)))
+    assert c.state_dict()["t"] == inner.state_dict()["t"] == 1
+    c.lr = 0.2
+    assert inner.lr == 0.2
+    with pytest.raises(ValueError, match="cannot wrap LBFGS"):
+        Clipped(optim.LBFGS(), max_norm=1.0)
+    with pytest.raises(ValueError, match="max_norm"):
+        Clipped(optim.SGD(lr=0.1), max_norm=0.0)
+
+
+@pytest.mark.usefixtures("one_numba_thread")
+def test_clip_norm_from_the_cli_changes_training_and_resumes_bit_identically(tmp_path, capsys):
+    job = ["train", "--dataset", "iris", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.5", "--patience", "0",
+           "--quiet"]
+    for name, extra in (("plain", ["--epochs", "4"]), ("clip", ["--epochs", "4", "--clip-norm", "0.05"]),
+                        ("split", ["--epochs", "2", "--clip-norm", "0.05"])):
+        assert main([*job, *extra, "--out", str(tmp_path / name)]) == 0
+    assert main(["train", "--resume", str(tmp_path / "split"), "--epochs", "4", "--quiet"]) == 0
+    theta = {k: load_checkpoint(tmp_path / k / "checkpoint.safetensors")[0]["theta"] for k in ("plain", "clip", "split")}
+    assert np.abs(theta["plain"] - theta["clip"]).max() > 1e-3
+    np.testing.assert_array_equal(theta["clip"], theta["split"])
+    assert load_checkpoint(tmp_path / "clip" / "checkpoint.safetensors")[1]["config"]["train"]["clip_norm"] == 0.05
+    assert main([*job, "--optimizer", "lbfgs", "--batch-size", "full", "--clip-norm", "1", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "train.clip_norm = 1.0: gradient clipping cannot wrap LBFGS" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
