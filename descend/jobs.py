@@ -99,7 +99,12 @@ def _open_folder(cfg: dict, out, *, resume: bool, overwrite: bool, runs_dir) -> 
         return RunFolder.claim(out, existing="resume", is_run=lambda p: (p / CHECKPOINT).is_file())
     if out is not None:
         return RunFolder.claim(out, existing="overwrite" if overwrite else "refuse", is_run=is_run)
-    return RunFolder.new(runs_dir, cfg["data"]["dataset"] if not cfg["data"].get("file") else "data")
+    return RunFolder.new(runs_dir, _data_name(cfg))
+
+
+def _data_name(cfg: dict) -> str:
+    """What the run trains on, for people: the dataset's name, or the data file's stem."""
+    return Path(cfg["data"]["file"]).stem if cfg["data"].get("file") else cfg["data"]["dataset"]
 
 
 def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, progress: bool | None = True,
@@ -117,7 +122,7 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     from .train import ProgressBar, evaluate, fit, load_checkpoint
 
     t0 = time.perf_counter()
-    d, t = cfg["data"], cfg["train"]
+    t = cfg["train"]
     X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
     cfg = with_schedule_total(cfg, len(X))
     rng = np.random.default_rng(t["seed"])
@@ -154,7 +159,7 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
             from .nn import pack
             average.apply(pack(model))
         test = evaluate(model, Xte, yte)
-        final = {"dataset": d["dataset"], "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+        final = {"dataset": _data_name(cfg), "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                  "val_accuracy": history.last("val_accuracy"), "train_accuracy": history.last("train_accuracy"),
                  "stop_reason": history.stop_reason, "epochs": len(history.epochs), "steps": history.steps,
                  "best_epoch": (history.best or {}).get("epoch"), "train_seconds": round(history.elapsed, 3),

@@ -41,7 +41,7 @@ def test_csv_with_a_named_target_and_a_test_file(tmp_path):
     assert main(["train", "--data", str(tmp_path / "train.csv"), "--target", "species", "--test",
                  str(tmp_path / "test.csv"), "--epochs", "15", "--patience", "0", "--quiet", "--out", str(out)]) == 0
     final = _final(out)
-    assert final["test_accuracy"] > 0.95
+    assert final["test_accuracy"] > 0.95 and final["dataset"] == "train"
     cfg = _config(out)
     assert cfg["data"]["file"].endswith("train.csv") and cfg["data"]["target"] == "species"
     arrays, _ = load_checkpoint(out / "checkpoint.safetensors")
