@@ -64,7 +64,7 @@ def strong_wolfe(phi, t, d, f, g, gtd, *, c1=1e-4, c2=0.9, tolerance_change=1e-9
     low, high = (0, 1) if br_f[0] <= br_f[-1] else (1, 0)
     insufficient = False
     while not done and it < max_ls:
-        if abs(br[1] - br[0]) * d_norm < tolerance_change:
+        if abs(br[1] - br[0]) * d_norm < tolerance_change or br[1] == br[0]:  # (== : tolerance_change = 0)
             break
         t = _cubic_minimizer(br[0], br_f[0], br_gtd[0], br[1], br_f[1], br_gtd[1])
         top, bottom = max(br), min(br)
