@@ -19,10 +19,13 @@ def _cubic_minimizer(x1, f1, g1, x2, f2, g2, lo=None, hi=None):
     if disc < 0.0:
         return (lo + hi) / 2.0
     d2 = math.sqrt(disc)
+    denom = (g2 - g1 + 2.0 * d2) if x1 <= x2 else (g1 - g2 + 2.0 * d2)
+    if denom == 0.0:  # a straight line in t (e.g. f unbounded below along d): no interior minimizer
+        return (lo + hi) / 2.0
     if x1 <= x2:
-        x = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2))
+        x = x2 - (x2 - x1) * ((g2 + d2 - d1) / denom)
     else:
-        x = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2.0 * d2))
+        x = x1 - (x1 - x2) * ((g1 + d2 - d1) / denom)
     return min(max(x, lo), hi)
 
 
