@@ -11,19 +11,16 @@ __all__ = ["trajectory_figure", "plot_trajectories", "plot_gap", "animate_trajec
            "plot_network"]
 
 
-def _contours(ax, function, *, n=300):
-    """Filled log-spaced contours of f − min over the domain (the valleys the pictures are about)."""
+def _contours(ax, function, *, n=200):
+    """The landscape: log10(f − min) as a shaded image plus 12 contour lines (the valleys the pictures are
+    about); an image rather than filled contours because the GIF redraws it every frame."""
     (x_lo, x_hi), (y_lo, y_hi) = function.domain
     xs, ys = np.meshgrid(np.linspace(x_lo, x_hi, n), np.linspace(y_lo, y_hi, n))
     z = function.formula(xs, ys)
-    z = z - z.min() + (1e-3 if function.f_min is not None else 0.0)
-    if function.f_min is None:  # no minimum (the saddle): plain contours
-        ax.contourf(xs, ys, z, levels=30, cmap="Greys", alpha=0.35)
-        ax.contour(xs, ys, z, levels=15, colors="0.55", linewidths=0.5)
-    else:
-        levels = np.logspace(np.log10(z.min()), np.log10(z.max()), 30)
-        ax.contourf(xs, ys, z, levels=levels, cmap="Greys", alpha=0.35, norm="log")
-        ax.contour(xs, ys, z, levels=levels[::2], colors="0.55", linewidths=0.5)
+    z = np.log10(z - z.min() + 1e-3) if function.f_min is not None else z  # no minimum (saddle): f itself
+    ax.imshow(z, extent=(x_lo, x_hi, y_lo, y_hi), origin="lower", cmap="Greys", alpha=0.45, aspect="auto",
+              interpolation="bilinear")
+    ax.contour(xs, ys, z, levels=12, colors="0.5", linewidths=0.5)
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
 
@@ -33,7 +30,7 @@ def trajectory_figure(race):
     ``gid`` = the name), the shared start (black circle), each end (a cross in the line's colour), the
     known minima (white stars). Returns (fig, plt)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 6))
+    fig, ax = plt.subplots(figsize=(10, 6))
     f = race.function
     _contours(ax, f)
     for i, tr in enumerate(race.trajectories):
@@ -49,7 +46,7 @@ def trajectory_figure(race):
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(f"{f.name}: {f.latex}", fontsize=10)
-    ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: "best" is slow and may hide a path
     return fig, plt
 
 
@@ -89,7 +86,7 @@ def plot_gap(race, path) -> Path:
     return save_figure(fig, plt, path)
 
 
-def animate_trajectories(race, path, *, frames: int = 40, fps: int = 10, dpi: int = 60) -> Path:
+def animate_trajectories(race, path, *, frames: int = 30, fps: int = 8, dpi: int = 60) -> Path:
     """An animated GIF of the trajectories drawn step by step (matplotlib's animation, written by Pillow)."""
     from matplotlib.animation import FuncAnimation, PillowWriter
     fig, plt = trajectory_figure(race)

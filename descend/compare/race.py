@@ -1,6 +1,7 @@
 """Optimizers raced on a 2-D test function from one start, through their real ``step``: trajectories and outcomes."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -132,6 +133,10 @@ def _run(function, name, opt, start, steps, target, divergence) -> Trajectory:
         evals[0] += 1
         return closure_f()
 
+    # warm-up on a copy: the first call of a Numba kernel compiles (or loads) it, which is not the
+    # optimizer's time; the copy leaves ``opt`` itself untouched
+    scratch = theta.copy()
+    copy.deepcopy(opt).step(scratch, function.closure(scratch))
     f0 = function.value(theta)
     limit = None if f_min is None else divergence * (f0 - f_min)
     points, values, seconds = [theta.copy()], [f0], [0.0]
