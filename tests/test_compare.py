@@ -167,3 +167,15 @@ def test_network_cli_and_its_errors(tmp_path, capsys):
     assert "bfgs is not raced on networks" in capsys.readouterr().err
     assert main(["compare", "--config", str(job), "--function", "booth"]) == 2
     assert "--config races on a network" in capsys.readouterr().err
+
+
+def test_auto_lr_is_the_lr_range_tests_suggestion():
+    from descend.diagnose.lr_range import lr_range_test
+    cfg = resolve(CFG)
+    race = compare_on_network(cfg, ["sgd"], lrs={"sgd": "auto"}, epochs=1)
+    X, y, *_, pre = prepare_data(cfg)
+    model = build_model(cfg, X.shape[1:], 3, np.random.default_rng(4))
+    theta0 = pack(model).theta.copy()
+    expected = lr_range_test(model, pre.fit_transform(X), y, optimizer=SGD(lr=0.05), batch_size=16, seed=4).suggested_lr
+    assert race.runs[0].lr == expected and expected != 0.05
+    assert np.array_equal(race.runs[0].theta0, theta0)  # the range test left θ₀ as it was

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError
-from .names import FUNCTION_LR, NETWORK_LR, OPTIMIZERS, functions, make_optimizer, parse_lrs, parse_names
+from .names import FUNCTION_LR, OPTIMIZERS, functions, make_optimizer, parse_lrs, parse_names
 
 __all__ = ["compare_function_job", "compare_network_job", "FUNCTION_FILES", "NETWORK_FILES"]
 
@@ -58,7 +58,8 @@ def compare_network_job(cfg: dict, *, optimizers: str | None = None, lrs=(), epo
     from .network import compare_on_network
     try:
         names = parse_names(optimizers or "adam,sgd,momentum,rmsprop", list(OPTIMIZERS))
-        race = compare_on_network(cfg, names, lrs=parse_lrs(lrs, names), epochs=epochs, target_loss=target_loss)
+        race = compare_on_network(cfg, names, lrs=parse_lrs(lrs, names, auto=True), epochs=epochs,
+                                  target_loss=target_loss)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     out = Path(out) if out is not None else Path("runs") / f"compare-{cfg['data']['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"

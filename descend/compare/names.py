@@ -46,8 +46,9 @@ def parse_names(text: str, known) -> list:
     return names
 
 
-def parse_lrs(items, names) -> dict:
-    """["adam=0.1", "sgd=1e-3"] → {"adam": 0.1, "sgd": 0.001}; each name must be one of ``names``, each value > 0."""
+def parse_lrs(items, names, *, auto: bool = False) -> dict:
+    """["adam=0.1", "sgd=1e-3"] → {"adam": 0.1, "sgd": 0.001}; each name must be one of ``names``, each value > 0
+    (or, with ``auto``, the word auto: the network race picks that lr with the LR range test)."""
     out = {}
     for item in items or ():
         name, sep, value = str(item).partition("=")
@@ -56,10 +57,13 @@ def parse_lrs(items, names) -> dict:
             raise ValueError(f"--lr {item!r} must look like name=value, e.g. adam=0.01")
         if name not in names:
             raise ValueError(f"--lr {item!r} names {name!r}, which is not among the optimizers compared ({', '.join(names)})")
+        if value.strip().lower() == "auto" and auto:
+            out[name] = "auto"
+            continue
         try:
             lr = float(value)
         except ValueError:
-            raise ValueError(f"--lr {item!r}: {value!r} is not a number") from None
+            raise ValueError(f"--lr {item!r}: {value!r} is not a number{' (or auto)' if auto else ''}") from None
         if not lr > 0 or lr == float("inf"):
             raise ValueError(f"--lr {item!r}: the learning rate must be a finite number > 0")
         out[name] = lr

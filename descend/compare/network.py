@@ -10,7 +10,7 @@ import numpy as np
 from ..config import ConfigError, build_model, prepare_data
 from .names import NETWORK_LR, make_optimizer
 
-__all__ = ["NetworkRun", "NetworkRace", "compare_on_network"]
+__all__ = ["NetworkRun", "NetworkRace", "compare_on_network", "pick_lr"]
 
 
 @dataclass
@@ -82,7 +82,8 @@ def compare_on_network(cfg: dict, names, *, lrs: dict | None = None, epochs: int
     """Train the model of ``cfg`` (a resolved config) once per optimizer name in ``names`` (the compare table:
     sgd, momentum, nesterov, adagrad, rmsprop, adam), each from the same initial θ (the model is rebuilt with
     ``train.seed``) on the same batches (``fit``'s generator seeded with ``train.seed``), for ``epochs``
-    (default ``train.epochs``) with a constant learning rate: ``lrs[name]`` or ``NETWORK_LR[name]``.
+    (default ``train.epochs``) with a constant learning rate: ``lrs[name]`` (a number, or "auto": the LR
+    range test's suggestion, ``pick_lr``) or ``NETWORK_LR[name]``.
 
     The config's early stopping and schedule are not used (every optimizer gets the same epochs; a schedule
     would replace the lr being compared); the divergence guard is. ``target_loss`` default: the highest of
@@ -102,8 +103,11 @@ def compare_on_network(cfg: dict, names, *, lrs: dict | None = None, epochs: int
     batch_size = None if t["batch_size"] == "full" else t["batch_size"]
     runs = []
     for name in names:
-        run = NetworkRun(name=name, lr=float(lrs.get(name, NETWORK_LR[name])))
         model = build_model(cfg, X.shape[1:], num_classes, np.random.default_rng(t["seed"]))
+        lr = lrs.get(name, NETWORK_LR[name])
+        if lr == "auto":
+            lr = pick_lr(cfg, name, model, X, y, preprocess, batch_size)
+        run = NetworkRun(name=name, lr=float(lr))
         history = fit(model, X, y, optimizer=make_optimizer(name, run.lr), epochs=epochs, batch_size=batch_size,
                       l2=t["l2"], validation=(Xv, yv), divergence=t["divergence"] or None, seed=t["seed"],
                       preprocess=copy.deepcopy(preprocess), callbacks=[_Recorder(run)])
@@ -119,3 +123,14 @@ def compare_on_network(cfg: dict, names, *, lrs: dict | None = None, epochs: int
         bests = [min(r.val_loss) for r in runs if r.val_loss]
         target_loss = max(bests) if bests else None
     return NetworkRace(runs=runs, target_loss=target_loss, dataset=cfg["data"]["dataset"])
+
+
+def pick_lr(cfg: dict, name: str, model, X, y, preprocess, batch_size) -> float:
+    """The learning rate the LR range test (``descend.diagnose.lr_range_test``, Smith 2017) suggests for
+    optimizer ``name`` on this model and the (preprocessed) training data; θ is left as it was."""
+    from ..diagnose.lr_range import lr_range_test
+    if preprocess is not None:
+        X = copy.deepcopy(preprocess).fit_transform(X)
+    result = lr_range_test(model, X, y, optimizer=make_optimizer(name, NETWORK_LR[name]),
+                           batch_size=batch_size or len(X), seed=cfg["train"]["seed"])
+    return result.suggested_lr
