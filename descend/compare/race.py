@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..optim import Newton
 from ..optim.testfunctions import Function2D
 
-__all__ = ["Trajectory", "compare_on_function", "needs_hessian"]
+__all__ = ["Trajectory", "FunctionRace", "compare_on_function", "check_start", "needs_hessian"]
 
 
 @dataclass
@@ -70,8 +71,8 @@ class FunctionRace:
 
 
 def needs_hessian(optimizer) -> bool:
-    """True for second-order optimizers that need f to be twice differentiable (Newton)."""
-    return hasattr(optimizer, "hessian_fd")
+    """True for the optimizers that need f to be twice differentiable (Newton measures the Hessian)."""
+    return isinstance(optimizer, Newton)
 
 
 def compare_on_function(function: Function2D, optimizers: dict, *, steps: int = 300, start=None,
