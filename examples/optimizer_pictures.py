@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 from descend.compare import compare_on_function
-from descend.compare.figures import plot_gap, plot_trajectories
+from descend.compare.figures import plot_gap, plot_network, plot_trajectories
 from descend.compare.names import FUNCTION_LR, OPTIMIZERS, make_optimizer
+from descend.compare.network import compare_on_network
+from descend.config import resolve
 from descend.optim import SGD, Adagrad, Adam, Newton, RMSprop
 from descend.optim.testfunctions import BOOTH, HIMMELBLAU, ROSENBROCK, SADDLE, quadratic
 
@@ -43,6 +45,11 @@ def main():
         plot_trajectories(race, OUT / f"{name}.png")
         plot_gap(race, OUT / f"{name}_gap.png")
         print(f"## {name}: {function.name}, {steps} steps\n{race.table()}\n")
+    # on a network: the config's MLP on digits, each optimizer from one θ on one batch order, 8 epochs
+    cfg = resolve({"train": {"epochs": 8}})
+    race = compare_on_network(cfg, ["adam", "sgd", "momentum", "rmsprop"])
+    plot_network(race, OUT / "network.png")
+    print(f"## network: {cfg['data']['dataset']}, 8 epochs\n{race.table()}\n")
     print(f"pictures in {OUT}")
 
 

@@ -108,6 +108,11 @@ def compare_on_network(cfg: dict, names, *, lrs: dict | None = None, epochs: int
         if lr == "auto":
             lr = pick_lr(cfg, name, model, X, y, preprocess, batch_size)
         run = NetworkRun(name=name, lr=float(lr))
+        # warm-up: one untimed step on a throwaway copy loads this optimizer's Numba kernels (and, for the
+        # first run, the model's), so the seconds compare the optimizers rather than compilation
+        fit(build_model(cfg, X.shape[1:], num_classes, np.random.default_rng(t["seed"])), X, y,
+            optimizer=make_optimizer(name, run.lr), steps=1, batch_size=batch_size, seed=t["seed"],
+            preprocess=copy.deepcopy(preprocess))
         history = fit(model, X, y, optimizer=make_optimizer(name, run.lr), epochs=epochs, batch_size=batch_size,
                       l2=t["l2"], validation=(Xv, yv), divergence=t["divergence"] or None, seed=t["seed"],
                       preprocess=copy.deepcopy(preprocess), callbacks=[_Recorder(run)])
