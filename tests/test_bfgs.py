@@ -112,3 +112,22 @@ def test_bad_hyperparameters_and_another_theta():
     sd["scaled"] = "yes"
     with pytest.raises(ValueError, match="'scaled' must be a bool"):
         BFGS().load_state_dict(sd)
+
+
+def test_keep_receives_theta_before_the_step():
+    theta = np.array([2.0, -3.0])
+    keep = np.empty_like(theta)
+    BFGS(max_iter=3).step(theta, lambda: quad(theta), keep=keep)
+    assert np.array_equal(keep, [2.0, -3.0]) and not np.array_equal(theta, keep)
+
+
+def test_line_searches_survive_a_function_unbounded_below():
+    """On the saddle x² − y² a line along −y is a straight descent line: the cubic interpolation has no
+    minimizer there (it divided by zero before) — the methods must keep stepping, not raise."""
+    from descend.compare import compare_on_function
+    from descend.compare.names import make_optimizer
+    from descend.optim.testfunctions import SADDLE
+    race = compare_on_function(SADDLE, {"lbfgs": make_optimizer("lbfgs", 1.0), "bfgs": make_optimizer("bfgs", 1.0)},
+                               steps=50)
+    for tr in race.trajectories:
+        assert tr.outcome == "left the domain" and tr.values[-1] < -10, tr.name
