@@ -150,7 +150,41 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>-<suffix>)")
+    add_compare_parser(sub)
     return parser
+
+
+def add_compare_parser(sub) -> None:
+    """``descend compare``: optimizers raced on a 2-D test function (--function) or on a network (--config)."""
+    cp = sub.add_parser("compare", help="race optimizers on a 2-D test function (trajectories) or on a network")
+    cp.add_argument("--function", help="rosenbrock (default) | beale | himmelblau | saddle | booth | quadratic")
+    cp.add_argument("--condition", type=float, default=10.0, help="the quadratic's condition number (default 10)")
+    cp.add_argument("--config", type=Path, help="a training job's TOML: race on its network instead of a function")
+    cp.add_argument("--optimizers", help="comma-separated: sgd,momentum,nesterov,adagrad,rmsprop,adam,bfgs,lbfgs,newton")
+    cp.add_argument("--steps", type=int, default=300, help="steps per optimizer on a function (default 300)")
+    cp.add_argument("--epochs", type=int, help="epochs per optimizer on a network (default: the config's)")
+    cp.add_argument("--lr", action="append", metavar="NAME=VALUE", help="an optimizer's learning rate (repeatable)")
+    cp.add_argument("--start", metavar="X,Y", help="the common start on the function (default: its usual one); write --start=-1.2,1 when x < 0")
+    cp.add_argument("--target-loss", type=float, help="network: the validation loss timed to (default: the "
+                    "highest of the runs' best)")
+    cp.add_argument("--out", type=Path, help="folder for the figures and the table (default runs/compare-<name>-<time>)")
+    cp.add_argument("--gif", action="store_true", help="also write an animated GIF of the trajectories")
+
+
+def _compare(args) -> int:
+    from .compare.command import compare_function_job, compare_network_job
+    if args.config is not None:
+        if args.function or args.start or args.gif:
+            raise ConfigError("--config races on a network; --function/--start/--gif are for the 2-D functions")
+        race, out = compare_network_job(resolve(load_config(args.config)), optimizers=args.optimizers, lrs=args.lr,
+                                        epochs=args.epochs, target_loss=args.target_loss, out=args.out)
+    else:
+        race, out = compare_function_job(function=(args.function or "rosenbrock").lower(), condition=args.condition,
+                                         optimizers=args.optimizers, steps=args.steps, lrs=args.lr,
+                                         start=args.start, out=args.out, gif=args.gif)
+    print(race.table())
+    print(f"figures and table: {out}")
+    return 0
 
 
 def _train(args) -> int:
@@ -236,9 +270,9 @@ def main(argv=None) -> int:
     try:
         parser = _parser()
         args = parser.parse_args(argv)
-        commands = {"train": _train, "doctor": _doctor}
+        commands = {"train": _train, "doctor": _doctor, "compare": _compare}
         if args.command not in commands:
-            raise UsageError("no command given (descend runs a command); use `descend train` or `descend doctor`")
+            raise UsageError("no command given (descend runs a command); use `descend train`, `descend doctor` or `descend compare`")
         return commands[args.command](args)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else EXIT_OK

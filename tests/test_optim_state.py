@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from descend.optim import LBFGS, SGD, Adagrad, Adam, AdamW, NAdam, Newton, RMSprop
+from descend.optim import BFGS, LBFGS, SGD, Adagrad, Adam, AdamW, NAdam, Newton, RMSprop
 
 N = 7
 THETA0 = np.random.default_rng(5).standard_normal(N)
@@ -24,6 +24,9 @@ MAKERS = {
     "lbfgs_wolfe": lambda: LBFGS(max_iter=2, history_size=3),
     "lbfgs_backtracking": lambda: LBFGS(max_iter=2, history_size=3, line_search="backtracking"),
     "lbfgs_fixed": lambda: LBFGS(lr=0.2, max_iter=2, history_size=3, line_search=None),
+    "bfgs_wolfe": lambda: BFGS(max_iter=2),
+    "bfgs_backtracking": lambda: BFGS(max_iter=2, line_search="backtracking"),
+    "bfgs_fixed": lambda: BFGS(lr=0.2, max_iter=2, line_search=None),
     "newton_fd": lambda: Newton(damping=0.5),
     "newton_cg": lambda: Newton(hessian="cg", damping=0.5),
 }

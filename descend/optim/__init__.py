@@ -2,6 +2,7 @@
 from .adagrad import Adagrad
 from .adam import Adam, AdamW, NAdam
 from .base import Optimizer
+from .bfgs import BFGS
 from .clip import clip_grad_norm_, clip_grad_value_
 from .lbfgs import LBFGS
 from .newton import Newton
@@ -17,6 +18,7 @@ __all__ = [
     "AdamW",
     "NAdam",
     "LBFGS",
+    "BFGS",
     "Newton",
     "clip_grad_norm_",
     "clip_grad_value_",
