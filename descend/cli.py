@@ -62,7 +62,35 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>)")
+    add_search_parser(sub)
     return parser
+
+
+def add_search_parser(sub) -> None:
+    """``descend search``: a hyperparameter search from a TOML file with a [search] table."""
+    se = sub.add_parser("search", help="hyperparameter search (grid / random / coarse-to-fine) from a TOML with [search]")
+    se.add_argument("config", nargs="?", type=Path, help="TOML file: a training config plus a [search] table")
+    se.add_argument("--out", type=Path, help="search folder (default runs/search-<time>)")
+    se.add_argument("--resume", type=Path, metavar="DIR", help="continue the search in DIR (runs only unfinished trials)")
+    se.add_argument("--status", type=Path, metavar="DIR", help="print the progress and best trials of the search in DIR")
+    se.add_argument("--workers", type=int, help="parallel trials (default search.workers, else 1)")
+    se.add_argument("--executor", help='local (process pool) | dask (a LocalCluster) | tcp://host:port (a Dask scheduler)')
+    se.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _cmd_search(args) -> int:
+    from .search.command import search_command, status_command
+    if args.status:
+        return status_command(args.status)
+    try:
+        return search_command(args.config, out=args.out, resume=args.resume, workers=args.workers,
+                              executor=args.executor, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print("\ndescend: search interrupted; continue it with descend search --resume DIR", file=sys.stderr)
+        return 130
+    except RuntimeError as e:
+        print(f"descend: error: {e}", file=sys.stderr)
+        return 1
 
 
 def _train(args) -> int:
@@ -101,7 +129,7 @@ def main(argv=None) -> int:
     """Run the ``descend`` command; exit status 0 on success, 1 when ``doctor`` found faults, 2 on a usage error."""
     parser = _parser()
     args = parser.parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
-    commands = {"train": _train, "doctor": _doctor}
+    commands = {"train": _train, "doctor": _doctor, "search": _cmd_search}
     if args.command not in commands:
         parser.print_help()
         return 2
