@@ -310,8 +310,8 @@ def space_from_toml(table: dict) -> Space:
     def walk(prefix, t):
         for k, v in t.items():
             key = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict) and not any(kind in v for kind in _KINDS):
-                walk(key, v)
+            if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+                walk(key, v)  # a nested table: optimizer = { lr = {...} }
             elif isinstance(v, dict):
                 items.append((key, _dim_from_toml(key, v)))
             else:
