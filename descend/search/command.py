@@ -11,8 +11,8 @@ from ..config import load_config, resolve
 from .report import trial_table, write_report
 from .runner import run_search
 from .space import SpaceError
-from .spec import spec_from_toml
-from .store import Store
+from .spec import preflight, spec_from_toml
+from .store import DB_NAME, Store
 from .strategy import EdgeWarning
 
 __all__ = ["search_command", "status_command", "SEARCH_FILE"]
@@ -47,11 +47,14 @@ def search_command(config=None, *, out=None, resume=None, workers=None, executor
         spec = spec_from_toml({**raw["search"], **overrides})
     if resume is None:
         folder = Path(out) if out else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
+        preflight(base, spec.space)  # bad input is refused before the folder is made
+        if (folder / DB_NAME).exists():
+            raise SpaceError(f"{folder} already holds a search; continue it with --resume {folder} or choose another --out")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SEARCH_FILE).write_text(tomli_w.dumps(raw))  # first: what --resume reads after a kill
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EdgeWarning)
         result = run_search(base, spec, folder, resume=resume is not None, progress=not quiet)
-    if resume is None:
-        (folder / SEARCH_FILE).write_text(tomli_w.dumps(raw))
     trials = result["trials"]
     print(trial_table(trials, metric=spec.metric, maximize=spec.maximize, limit=20))
     for w in caught:
