@@ -63,7 +63,27 @@ def _parser() -> argparse.ArgumentParser:
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>)")
     add_search_parser(sub)
+    add_batch_size_parser(sub)
     return parser
+
+
+def add_batch_size_parser(sub) -> None:
+    """``descend batch-size``: the lecture's batch-size rule beside measured throughput and validation loss."""
+    bs = sub.add_parser("batch-size", help="recommend a batch size: the lecture rule and measurements side by side")
+    add_job_arguments(bs, epochs_help="(unused: each size trains for --time-budget seconds)")
+    bs.add_argument("--time-budget", type=float, default=1.0, help="seconds of training per batch size (default 1)")
+    bs.add_argument("--memory-mb", type=float, default=1024.0, help="memory budget in MB (default 1024)")
+
+
+def _cmd_batch_size(args) -> int:
+    from .search.batch_size import find_batch_size
+    cfg = resolve(load_config(args.config) if args.config else {}, _flag_overrides(args))
+    try:
+        report = find_batch_size(cfg, time_budget=args.time_budget, memory_budget_mb=args.memory_mb)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    print(report.render())
+    return 0
 
 
 def add_search_parser(sub) -> None:
@@ -129,7 +149,7 @@ def main(argv=None) -> int:
     """Run the ``descend`` command; exit status 0 on success, 1 when ``doctor`` found faults, 2 on a usage error."""
     parser = _parser()
     args = parser.parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
-    commands = {"train": _train, "doctor": _doctor, "search": _cmd_search}
+    commands = {"train": _train, "doctor": _doctor, "search": _cmd_search, "batch-size": _cmd_batch_size}
     if args.command not in commands:
         parser.print_help()
         return 2

@@ -32,6 +32,9 @@ def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True) -
 
     t0 = time.perf_counter()
     out = Path(out)
+    if cfg["train"]["batch_size"] == "auto":  # measured once here; config.toml records the choice
+        from .search.batch_size import resolve_batch_size
+        cfg = resolve_batch_size(cfg)
     d, t = cfg["data"], cfg["train"]
     X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
     rng = np.random.default_rng(t["seed"])

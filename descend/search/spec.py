@@ -97,6 +97,10 @@ def spec_from_toml(table: dict) -> SearchSpec:
 def preflight(base_cfg: dict, space: Space) -> None:
     """Build the config at every end of every dimension: a value the config or an optimizer refuses is an
     error now, naming the key, before any trial runs or anything is written."""
+    if base_cfg["train"]["batch_size"] == "auto" or any(p.get("train.batch_size") == "auto" for p in space.corners()):
+        raise SpaceError('train.batch_size = "auto" is measured in wall-clock time, which would make the trial table '
+                         'depend on the machine; run descend batch-size and set the number, or search over '
+                         "train.batch_size = { powers_of_two = [16, 512] }")
     for point in space.corners():
         try:
             cfg = apply(base_cfg, point)
