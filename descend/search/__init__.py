@@ -9,11 +9,11 @@ from .runner import make_executor, run_search
 from .space import Choice, IntUniform, LogUniform, PowersOfTwo, Space, SpaceError, Uniform, space_from_toml
 from .spec import SearchSpec, preflight, spec_from_toml
 from .store import Store
-from .strategy import (Edge, EdgeWarning, Stage, Strategy, coarse_to_fine, edges, grid, optimize, random,
+from .strategy import (Edge, EdgeWarning, Stage, Strategy, coarse_to_fine, edges, grid, optimize, optuna_tpe, random,
                        trial_seed)
 from .trial import apply, run_trial
 
 __all__ = ["LogUniform", "Uniform", "IntUniform", "Choice", "PowersOfTwo", "Space", "SpaceError", "space_from_toml",
-           "Stage", "Strategy", "grid", "random", "coarse_to_fine", "optimize", "edges", "Edge", "EdgeWarning",
+           "Stage", "Strategy", "grid", "random", "coarse_to_fine", "optuna_tpe", "optimize", "edges", "Edge", "EdgeWarning",
            "trial_seed", "run_trial", "apply", "SearchSpec", "spec_from_toml", "preflight", "Store", "run_search",
            "make_executor", "trial_table", "best_config", "write_report"]

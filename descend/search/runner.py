@@ -116,7 +116,8 @@ def _stages(store: Store, base_cfg, spec: SearchSpec, executor, threads, progres
             space = strategy.next_space(space, [(r["params"], r["score"]) for r in prev], maximize=spec.maximize)
         spaces.append(space)
         if not store.trials(s):
-            plan = strategy.plan(space, s, spec.seed)
+            history = [(r["params"], r["score"]) for r in store.trials() if r["stage"] < s]
+            plan = strategy.plan(space, s, spec.seed, history, maximize=spec.maximize)
             store.add_stage(s, plan, [trial_seed(spec.seed, s, i) for i in range(len(plan))], stage.epochs)
         rows = store.trials(s)
         planned += len(rows)

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 
 from ..config import build_optimizer, build_schedule
 from .space import Space, SpaceError, space_from_toml
-from .strategy import Strategy, coarse_to_fine, grid, random
+from .strategy import Strategy, coarse_to_fine, grid, optuna_tpe, random
 from .trial import MINIMIZED, apply
 
 __all__ = ["SearchSpec", "spec_from_toml", "preflight", "METRICS"]
 
 METRICS = ("val_accuracy", "val_loss")
 _KEYS = {"strategy", "trials", "epochs", "stages", "seed", "metric", "top_k", "shrink", "widen", "workers",
-         "executor", "space"}
+         "executor", "space", "batch"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,10 @@ def spec_from_toml(table: dict) -> SearchSpec:
         if trials is None:
             raise SpaceError("a random search needs search.trials, e.g. trials = 20")
         strategy = random(trials, epochs=epochs)
+    elif kind == "optuna-tpe":
+        if trials is None:
+            raise SpaceError('strategy = "optuna-tpe" needs search.trials, e.g. trials = 20')
+        strategy = optuna_tpe(trials, batch=_int(table, "batch", 4), epochs=epochs)
     elif kind == "coarse_to_fine":
         stages = table.get("stages")
         if not isinstance(stages, list) or not stages or not all(isinstance(s, dict) for s in stages):
@@ -89,7 +93,7 @@ def spec_from_toml(table: dict) -> SearchSpec:
         strategy = coarse_to_fine([(s["trials"], s.get("epochs")) for s in stages], top_k=_int(table, "top_k", 3),
                                   shrink=table.get("shrink", 0.5), widen=bool(table.get("widen", False)))
     else:
-        raise SpaceError(f"search.strategy = {kind!r} is not known; choose grid, random or coarse_to_fine")
+        raise SpaceError(f"search.strategy = {kind!r} is not known; choose grid, random, coarse_to_fine or optuna-tpe")
     return SearchSpec(space, strategy, seed=_int(table, "seed", 0), metric=table.get("metric", "val_accuracy"),
                       workers=_int(table, "workers", 1), executor=table.get("executor", "local"))
 

@@ -1,4 +1,4 @@
-"""Search strategies — grid, random(n), coarse_to_fine(stages) — and the edge check run after every stage.
+"""Search strategies — grid, random(n), coarse_to_fine(stages), optuna_tpe(n) — and the edge check run after every stage.
 
 A strategy is a list of stages; each stage's whole plan (parameters and seeds) is drawn before any
 of its trials runs, from ``SeedSequence([search seed, stage])``, so a plan never depends on which
@@ -19,7 +19,7 @@ import numpy as np
 
 from .space import Space, SpaceError, _Numeric
 
-__all__ = ["Stage", "Strategy", "grid", "random", "coarse_to_fine", "Edge", "EdgeWarning", "edges", "trial_seed",
+__all__ = ["Stage", "Strategy", "grid", "random", "coarse_to_fine", "optuna_tpe", "Edge", "EdgeWarning", "edges", "trial_seed",
            "optimize", "EDGE_FRACTION"]
 
 EDGE_FRACTION = 0.1  # "the outer 10 % of a range"
@@ -64,17 +64,21 @@ class Strategy:
         if self.kind != "grid" and any(s.trials is None for s in self.stages):
             raise SpaceError(f"every stage of a {self.kind} search needs a trial count ≥ 1")
 
-    def plan(self, space: Space, stage: int, seed: int) -> list[dict]:
-        """The parameters of every trial of ``stage``, drawn before any runs."""
+    def plan(self, space: Space, stage: int, seed: int, history=(), *, maximize: bool = True) -> list[dict]:
+        """The parameters of every trial of ``stage``, drawn before any runs (``history``: the earlier stages'
+        (params, score) pairs, which only the Optuna bridge reads)."""
         if self.kind == "grid":
             return space.grid()
+        if self.kind == "optuna-tpe":
+            from .optuna_bridge import plan_tpe
+            return plan_tpe(space, stage, seed, self.stages[stage].trials, list(history), maximize=maximize)
         rng = np.random.default_rng(np.random.SeedSequence([seed, stage]))
         return space.sample(rng, self.stages[stage].trials)
 
     def next_space(self, space: Space, scored: list, *, maximize: bool) -> Space:
         """The space of the stage after the one whose (params, score) pairs are ``scored`` (None scores skipped)."""
         ranked = _ranked(scored, maximize)
-        if not ranked:
+        if not ranked or self.kind == "optuna-tpe":  # TPE models the whole space itself
             return space  # nothing finished with a score: nothing to narrow around
         top = [p for p, _ in ranked[:self.top_k]]
         flagged = {(e.key, e.side) for e in edges(space, ranked[0][0])} if self.widen else set()
@@ -117,6 +121,15 @@ def coarse_to_fine(stages, *, top_k: int = 3, shrink: float = 0.5, widen: bool =
     """
     stages = tuple(s if isinstance(s, Stage) else Stage(*s) for s in stages)
     return Strategy("coarse_to_fine", stages, top_k=top_k, shrink=shrink, widen=widen)
+
+
+def optuna_tpe(trials: int, *, batch: int = 4, epochs: int | None = None) -> Strategy:
+    """``trials`` points from Optuna's TPE sampler (the ``optuna`` extra), planned ``batch`` at a time."""
+    if not (isinstance(batch, int) and batch >= 1):
+        raise SpaceError(f"batch = {batch!r} must be an integer ≥ 1 (trials planned per TPE round)")
+    Stage(trials, epochs)  # refuses zero trials
+    sizes = [batch] * (trials // batch) + ([trials % batch] if trials % batch else [])
+    return Strategy("optuna-tpe", tuple(Stage(n, epochs) for n in sizes))
 
 
 def trial_seed(seed: int, stage: int, index: int) -> int:
@@ -189,7 +202,7 @@ def optimize(objective, space: Space, strategy: Strategy, *, seed: int = 0, maxi
             space = strategy.next_space(space, [(t["params"], t["score"]) for t in result.trials
                                                 if t["stage"] == s - 1], maximize=maximize)
         result.spaces.append(space)
-        plan = strategy.plan(space, s, seed)
+        plan = strategy.plan(space, s, seed, [(t["params"], t["score"]) for t in result.trials], maximize=maximize)
         rows = [{"stage": s, "index": i, "params": p,
                  "score": objective(p, seed=trial_seed(seed, s, i), stage=s, epochs=stage.epochs)}
                 for i, p in enumerate(plan)]
