@@ -96,6 +96,17 @@ def add_search_parser(sub) -> None:
     se.add_argument("--workers", type=int, help="parallel trials (default search.workers, else 1)")
     se.add_argument("--executor", help='local (process pool) | dask (a LocalCluster) | tcp://host:port (a Dask scheduler)')
     se.add_argument("--quiet", action="store_true", help="no progress line")
+    se.add_argument("--test", action="store_true",
+                    help="at the end, train best.toml into DIR/best-run and report its test accuracy (the only use "
+                         "of the test split)")
+
+
+def _test_best(best: Path, folder: Path) -> None:
+    """``descend search --test``: train the chosen configuration once and report its test accuracy."""
+    from .jobs import run
+    final = run(resolve(load_config(best)), folder / "best-run", progress=False)
+    print(f"chosen configuration: test accuracy {final['test_accuracy']:.4f} (validation "
+          f"{final['val_accuracy']:.4f}); run folder {folder / 'best-run'}")
 
 
 def _cmd_search(args) -> int:
@@ -104,7 +115,7 @@ def _cmd_search(args) -> int:
         return status_command(args.status)
     try:
         return search_command(args.config, out=args.out, resume=args.resume, workers=args.workers,
-                              executor=args.executor, quiet=args.quiet)
+                              executor=args.executor, quiet=args.quiet, on_best=_test_best if args.test else None)
     except KeyboardInterrupt:
         print("\ndescend: search interrupted; continue it with descend search --resume DIR", file=sys.stderr)
         return 130

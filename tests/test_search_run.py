@@ -153,9 +153,10 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
 def test_cli_search_writes_table_best_toml_and_plots_and_best_toml_trains(tmp_path, capsys):
     config = _search_toml(tmp_path / "s.toml", trials=4, epochs=2)
     out = tmp_path / "search"
-    assert cli.main(["search", str(config), "--out", str(out), "--quiet"]) == 0
+    assert cli.main(["search", str(config), "--out", str(out), "--quiet", "--test"]) == 0
     printed = capsys.readouterr().out
     assert "val_accuracy" in printed and "best config" in printed
+    assert "chosen configuration: test accuracy" in printed and (out / "best-run" / "metrics.json").is_file()
     for name in ("trials.txt", "best.toml", "score_vs_dims.png", "best_curves.png", "search.sqlite", "search.toml"):
         assert (out / name).is_file(), name
     trials = Store(out, lock=False, create=False).trials()

@@ -29,8 +29,10 @@ def _load(path) -> tuple[dict, "object", dict]:
     return resolve(table), spec, raw
 
 
-def search_command(config=None, *, out=None, resume=None, workers=None, executor=None, quiet=False) -> int:
-    """Run ``descend search``; returns the exit status (0 finished)."""
+def search_command(config=None, *, out=None, resume=None, workers=None, executor=None, quiet=False,
+                   on_best=None) -> int:
+    """Run ``descend search``; returns the exit status (0 finished). ``on_best(path of best.toml, folder)``
+    is called at the end when given (``--test``: train the chosen configuration and touch the test split once)."""
     import tomli_w
     if resume is not None:
         folder = Path(resume)
@@ -68,6 +70,8 @@ def search_command(config=None, *, out=None, resume=None, workers=None, executor
     if (folder / "best.toml").exists():
         print(f"best config: {folder / 'best.toml'}  (descend train --config {folder / 'best.toml'})")
     print(f"search folder: {folder}  ({', '.join(p.name for p in written)}, search.sqlite)")
+    if on_best is not None and (folder / "best.toml").exists():
+        on_best(folder / "best.toml", folder)
     return 0
 
 
