@@ -69,8 +69,11 @@ def main():
     best = {name: [best_accuracy(SearchSpec(SPACE, s, seed=seed, workers=2), tmp / f"{name}-{seed}")
                    for seed in range(args.seeds)] for name, s in strategies.items()}
     rnd_median = statistics.median(best["random"])
-    print(f"quality (digits MLP, 48 trial-epochs per search, {args.seeds} seeds; dense-grid optimum "
-          f"{optimum:.4f} from {args.grid}×{args.grid} trials of 4 epochs):")
+    found = max(v for values in best.values() for v in values)
+    print(f"quality (digits MLP, 48 trial-epochs per search, {args.seeds} seeds; dense-grid best "
+          f"{optimum:.4f} from {args.grid}×{args.grid} trials of 4 epochs, best found by any search {found:.4f}; "
+          f"the optimum is the larger):")
+    optimum = max(optimum, found)  # a search may beat a coarse grid: the optimum is the best value known
     for name, values in best.items():
         denom = rnd_median - optimum
         norm = [(v - optimum) / denom if denom else math.nan for v in values]
@@ -78,7 +81,7 @@ def main():
               f"{statistics.mean(norm):.3f}  (per seed {', '.join(f'{v:.4f}' for v in values)})")
     diff = statistics.mean(best["coarse_to_fine"]) - statistics.mean(best["optuna_tpe"])
     print(f"coarse_to_fine − random: {statistics.mean(best['coarse_to_fine']) - statistics.mean(best['random']):+.4f}; "
-          f"coarse_to_fine − TPE: {diff:+.4f} (target ≥ 0 and within 0.003)")
+          f"coarse_to_fine − TPE: {diff:+.4f} (target: ≥ 0 vs random, within 0.003 of TPE)")
 
 
 if __name__ == "__main__":

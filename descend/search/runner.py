@@ -26,9 +26,15 @@ DASK_TIMEOUT = 10  # seconds to wait for a Dask scheduler to answer
 @contextlib.contextmanager
 def make_executor(kind: str = "local", workers: int = 1):
     """An executor for ``kind`` — "local" (a process pool of ``workers``, each pinned to cores/workers BLAS
-    threads), "dask" (a ``dask.distributed.LocalCluster`` of ``workers`` single-threaded processes) or
+    threads; one worker runs in this process), "dask" (a ``dask.distributed.LocalCluster`` of ``workers`` single-threaded processes) or
     "tcp://host:port" (a running Dask scheduler) — closed on exit. Yields (executor, threads per trial)."""
     threads = max(1, (os.cpu_count() or 1) // workers)
+    if kind == "local" and workers == 1:
+        # one worker: run trials in this process (no start-up, no pickling); BLAS keeps every core
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1) as pool:
+            yield pool, threads
+        return
     if kind == "local":
         import multiprocessing
         # spawn: a fresh interpreter per worker (forking a process with live BLAS/Numba threads can hang)
