@@ -185,3 +185,14 @@ def test_cli_bad_search_tables_are_one_line_errors_with_exit_2(tmp_path, capsys,
     err = capsys.readouterr().err
     assert err.startswith("descend: config error:") and message in err and err.count("\n") == 1
     assert not (tmp_path / "s").exists()
+
+
+def test_a_search_folder_in_use_is_refused_with_the_holders_pid(tmp_path):
+    from descend.search.store import StoreLocked
+    first = Store(tmp_path)
+    try:
+        with pytest.raises(StoreLocked, match=f"in use by process {os.getpid()}"):
+            Store(tmp_path)
+    finally:
+        first.close()
+    Store(tmp_path).close()  # free again once the holder closed it
