@@ -196,3 +196,11 @@ def test_a_search_folder_in_use_is_refused_with_the_holders_pid(tmp_path):
     finally:
         first.close()
     Store(tmp_path).close()  # free again once the holder closed it
+
+
+def test_the_example_search_file_is_a_valid_search():
+    from descend.search.command import _load
+    base, spec, _ = _load(ROOT / "examples" / "search.toml")
+    assert spec.strategy.kind == "coarse_to_fine" and [s.epochs for s in spec.strategy.stages] == [3, 10]
+    assert set(spec.space.dims) == {"optimizer.lr", "train.l2"} and all(d.log for d in spec.space.dims.values())
+    assert base["data"]["dataset"] == "digits"
