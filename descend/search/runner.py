@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, ProcessPoolExecutor, wait
 
 from .space import SpaceError
 from .spec import SearchSpec, preflight
-from .store import FINISHED, Store
+from .store import DB_NAME, FINISHED, Store
 from .strategy import check_edges, trial_seed
 from .trial import pin_threads, run_trial
 
@@ -88,7 +89,6 @@ def run_search(base_cfg: dict, spec: SearchSpec, folder, *, executor: Executor |
     ``spec.executor`` and ``spec.workers``. Bad input is refused before anything is written.
     """
     preflight(base_cfg, spec.space)
-    from pathlib import Path
     folder = Path(folder)
     if resume:
         store = Store(folder, create=False)
@@ -98,7 +98,6 @@ def run_search(base_cfg: dict, spec: SearchSpec, folder, *, executor: Executor |
                              "or training config differ); resume it with its own config, or start a new --out")
         store.reset_running()
     else:
-        from .store import DB_NAME
         if (folder / DB_NAME).exists():
             raise SpaceError(f"{folder} already holds a search; continue it with --resume {folder} or choose another --out")
         store = Store(folder)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .space import Space, SpaceError, _Numeric
+from .space import Space, SpaceError
 
 __all__ = ["Stage", "Strategy", "grid", "random", "coarse_to_fine", "optuna_tpe", "Edge", "EdgeWarning", "edges", "trial_seed",
            "optimize", "EDGE_FRACTION"]
