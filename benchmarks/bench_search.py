@@ -57,6 +57,16 @@ def main():
           f"{one_wall / own:.3f}  (target ≤ 1.1)")
     print(f"speed-up (2 workers vs 1): {one_wall / two_wall:.2f}× trials per minute  (target ≥ 1.7); "
           f"same table: {[t['score'] for t in one] == [t['score'] for t in two]}")
+    # steady state: the same search on a pool whose workers have started and imported descend already
+    from descend.search import make_executor, run_trial
+    with make_executor("local", 2) as (pool, _):
+        warm = [pool.submit(run_trial, BASE, {"optimizer.lr": 1e-3}, seed=0, epochs=1) for _ in range(2)]
+        [f.result() for f in warm]
+        t0 = time.perf_counter()
+        run_search(BASE, SearchSpec(SPACE, random(args.trials, epochs=2), seed=0, workers=2), tmp / "w2warm",
+                   executor=pool)
+        warm_wall = time.perf_counter() - t0
+    print(f"speed-up, workers already started (2 vs 1): {one_wall / warm_wall:.2f}× trials per minute")
     if args.skip_quality:
         return
     # equal budget: 48 trial-epochs each

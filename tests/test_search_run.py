@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from dask.distributed import Client, LocalCluster
+from dask.distributed import LocalCluster
+from threadpoolctl import threadpool_limits
 
 from descend import cli
 from descend.config import load_config, resolve
@@ -71,9 +72,15 @@ def test_same_trial_table_on_1_worker_2_workers_and_a_dask_cluster(tmp_path):
     spec = SearchSpec(SPACE, coarse_to_fine([(4, 2), (2, 2)]), seed=3, workers=1)
     one = run_search(BASE, spec, tmp_path / "w1")["trials"]
     two = run_search(BASE, SearchSpec(SPACE, spec.strategy, seed=3, workers=2), tmp_path / "w2")["trials"]
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        dask = run_search(BASE, spec, tmp_path / "dask", executor=client.get_executor(pure=False))["trials"]
+    # a running Dask scheduler reached by its tcp:// address, as `--executor tcp://host:port` does; the trials
+    # pin BLAS in this process (an in-process worker), so the limits are put back afterwards
+    with threadpool_limits(limits=os.cpu_count()), \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                         dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        dask = run_search(BASE, SearchSpec(SPACE, spec.strategy, seed=3, executor=address),
+                          tmp_path / "dask")["trials"]
     assert table(one) == table(two) == table(dask)
     assert len(one) == 6 and any(t["status"] == "done" for t in one)
 
