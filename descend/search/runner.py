@@ -86,7 +86,7 @@ def run_search(base_cfg: dict, spec: SearchSpec, folder, *, executor: Executor |
     {"trials": every row, "edges": [[Edge, ...] per stage], "spaces": [Space per stage]}.
 
     ``executor``: any ``concurrent.futures.Executor`` (not shut down here); None builds one from
-    ``spec.executor`` and ``spec.workers``. Bad input is refused before anything is written.
+    ``spec.executor`` and ``spec.workers``. ``spec.workers`` trials are kept in flight either way. Bad input is refused before anything is written.
     """
     preflight(base_cfg, spec.space)
     folder = Path(folder)
