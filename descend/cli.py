@@ -151,6 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>-<suffix>)")
     add_compare_parser(sub)
+    add_search_parser(sub)
+    add_batch_size_parser(sub)
     return parser
 
 
@@ -185,6 +187,63 @@ def _compare(args) -> int:
     print(race.table())
     print(f"figures and table: {out}")
     return 0
+
+
+def add_batch_size_parser(sub) -> None:
+    """``descend batch-size``: the lecture's batch-size rule beside measured throughput and validation loss."""
+    bs = sub.add_parser("batch-size", help="recommend a batch size: the lecture rule and measurements side by side")
+    add_job_arguments(bs, epochs_help="(unused: each size trains for --time-budget seconds)")
+    bs.add_argument("--time-budget", type=float, default=1.0, help="seconds of training per batch size (default 1)")
+    bs.add_argument("--memory-mb", type=float, default=1024.0, help="memory budget in MB (default 1024)")
+
+
+def _cmd_batch_size(args) -> int:
+    from .search.batch_size import find_batch_size
+    cfg = resolve(load_config(args.config) if args.config else {}, _flag_overrides(args))
+    try:
+        report = find_batch_size(cfg, time_budget=args.time_budget, memory_budget_mb=args.memory_mb)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    print(report.render())
+    return 0
+
+
+def add_search_parser(sub) -> None:
+    """``descend search``: a hyperparameter search from a TOML file with a [search] table."""
+    se = sub.add_parser("search", help="hyperparameter search (grid / random / coarse-to-fine) from a TOML with [search]")
+    se.add_argument("config", nargs="?", type=Path, help="TOML file: a training config plus a [search] table")
+    se.add_argument("--out", type=Path, help="search folder (default runs/search-<time>)")
+    se.add_argument("--resume", type=Path, metavar="DIR", help="continue the search in DIR (runs only unfinished trials)")
+    se.add_argument("--status", type=Path, metavar="DIR", help="print the progress and best trials of the search in DIR")
+    se.add_argument("--workers", type=int, help="parallel trials (default search.workers, else 1)")
+    se.add_argument("--executor", help='local (process pool) | dask (a LocalCluster) | tcp://host:port (a Dask scheduler)')
+    se.add_argument("--quiet", action="store_true", help="no progress line")
+    se.add_argument("--test", action="store_true",
+                    help="at the end, train best.toml into DIR/best-run and report its test accuracy (the only use "
+                         "of the test split)")
+
+
+def _test_best(best: Path, folder: Path) -> None:
+    """``descend search --test``: train the chosen configuration once and report its test accuracy."""
+    from .jobs import run
+    final = run(resolve(load_config(best)), folder / "best-run", progress=False)
+    print(f"chosen configuration: test accuracy {final['test_accuracy']:.4f} (validation "
+          f"{final['val_accuracy']:.4f}); run folder {folder / 'best-run'}")
+
+
+def _cmd_search(args) -> int:
+    from .search.command import search_command, status_command
+    if args.status:
+        return status_command(args.status)
+    try:
+        return search_command(args.config, out=args.out, resume=args.resume, workers=args.workers,
+                              executor=args.executor, quiet=args.quiet, on_best=_test_best if args.test else None)
+    except KeyboardInterrupt:
+        print("\ndescend: search interrupted; continue it with descend search --resume DIR", file=sys.stderr)
+        return 130
+    except RuntimeError as e:
+        print(f"descend: error: {e}", file=sys.stderr)
+        return 1
 
 
 def _train(args) -> int:
@@ -270,7 +329,8 @@ def main(argv=None) -> int:
     try:
         parser = _parser()
         args = parser.parse_args(argv)
-        commands = {"train": _train, "doctor": _doctor, "compare": _compare}
+        commands = {"train": _train, "doctor": _doctor, "compare": _compare, "search": _cmd_search,
+                    "batch-size": _cmd_batch_size}
         if args.command not in commands:
             raise UsageError("no command given (descend runs a command); use `descend train`, `descend doctor` or `descend compare`")
         return commands[args.command](args)

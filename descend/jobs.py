@@ -122,6 +122,9 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     from .train import ProgressBar, evaluate, fit, load_checkpoint
 
     t0 = time.perf_counter()
+    if cfg["train"]["batch_size"] == "auto":  # measured once here; config.toml records the choice
+        from .search.batch_size import resolve_batch_size
+        cfg = resolve_batch_size(cfg)
     t = cfg["train"]
     X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
     cfg = with_schedule_total(cfg, len(X))

@@ -193,6 +193,9 @@ def doctor(cfg: dict, out_dir, *, data=None, model=None, epochs: int = 8, sweep_
     schedule = config.build_schedule(cfg)  # a descend schedule carries its own clock unit
     lr = float(cfg["optimizer"].get("lr", new_opt().lr))
     full_batch = type(new_opt()).__name__ == "LBFGS"
+    if t["batch_size"] == "auto":
+        raise config.ConfigError('train.batch_size = "auto" is measured by descend train / descend batch-size; '
+                                 'give doctor a number or "full"')
     bs = None if full_batch or t["batch_size"] == "full" else t["batch_size"]
     sample = X[:256]
 

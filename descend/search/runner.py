@@ -1,0 +1,165 @@
+"""The coordinator: plans each stage, submits its trials to an executor, writes every finished trial to the store.
+
+Any ``concurrent.futures.Executor`` runs trials (``make_executor`` gives a local process pool, a Dask
+``LocalCluster`` or a running Dask scheduler's). Trials are keyed by (stage, index) and their seeds
+come from the search seed, so the executor, the worker count and the finishing order never change
+an answer; the next stage is planned only when the whole stage has finished.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, ProcessPoolExecutor, wait
+
+from .space import SpaceError
+from .spec import SearchSpec, preflight
+from .store import DB_NAME, FINISHED, Store
+from .strategy import check_edges, trial_seed
+from .trial import pin_threads, run_trial
+
+__all__ = ["run_search", "make_executor", "DASK_TIMEOUT"]
+
+DASK_TIMEOUT = 10  # seconds to wait for a Dask scheduler to answer
+
+
+@contextlib.contextmanager
+def make_executor(kind: str = "local", workers: int = 1):
+    """An executor for ``kind`` — "local" (a process pool of ``workers``, each pinned to cores/workers BLAS
+    threads; one worker runs in this process), "dask" (a ``dask.distributed.LocalCluster`` of ``workers`` single-threaded processes) or
+    "tcp://host:port" (a running Dask scheduler) — closed on exit. Yields (executor, threads per trial)."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if kind == "local" and workers == 1:
+        # one worker: run trials in this process (no start-up, no pickling); BLAS keeps every core
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1) as pool:
+            yield pool, threads
+        return
+    if kind == "local":
+        import multiprocessing
+        # spawn: a fresh interpreter per worker (forking a process with live BLAS/Numba threads can hang)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=pin_threads, initargs=(threads,)) as pool:
+            yield pool, None
+        return
+    from dask.distributed import Client, LocalCluster
+    if kind == "dask":
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            yield client.get_executor(pure=False), threads
+        return
+    try:
+        client = Client(kind, timeout=DASK_TIMEOUT)
+    except (OSError, TimeoutError) as e:
+        raise SpaceError(f"no Dask scheduler answers at {kind} within {DASK_TIMEOUT} s ({type(e).__name__}); "
+                         "start one with `dask scheduler` and `dask worker ADDRESS`, or check the address") from None
+    with client:
+        yield client.get_executor(pure=False), 1
+
+
+class _Progress:
+    """The live line: stage, trials done / running / diverged / failed, best score so far."""
+
+    def __init__(self, spec: SearchSpec, total: int, enabled: bool):
+        self.spec, self.total, self.enabled = spec, total, enabled
+
+    def show(self, store: Store, stage: int) -> None:
+        if not self.enabled:
+            return
+        c = store.counts()
+        best = store.db.execute(f"SELECT {'MAX' if self.spec.maximize else 'MIN'}(score) FROM trials").fetchone()[0]
+        done = c["done"] + c["diverged"] + c["failed"]
+        line = (f"stage {stage + 1}/{len(self.spec.strategy.stages)} · trials {done}/{self.total} done · "
+                f"{c['running']} running · {c['diverged']} diverged · {c['failed']} failed · best {self.spec.metric} "
+                + ("—" if best is None else f"{best:.4f}"))
+        print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
+
+    def end(self):
+        if self.enabled:
+            print(file=sys.stderr, flush=True)
+
+
+def run_search(base_cfg: dict, spec: SearchSpec, folder, *, executor: Executor | None = None,
+               resume: bool = False, progress: bool = False) -> dict:
+    """Run (or with ``resume`` continue) the search ``spec`` over ``base_cfg`` in ``folder``; return
+    {"trials": every row, "edges": [[Edge, ...] per stage], "spaces": [Space per stage]}.
+
+    ``executor``: any ``concurrent.futures.Executor`` (not shut down here); None builds one from
+    ``spec.executor`` and ``spec.workers``. ``spec.workers`` trials are kept in flight either way. Bad input is refused before anything is written.
+    """
+    preflight(base_cfg, spec.space)
+    folder = Path(folder)
+    if resume:
+        store = Store(folder, create=False)
+        if store.get_meta("fingerprint") != spec.fingerprint(base_cfg):
+            store.close()
+            raise SpaceError(f"the store in {folder} was made by a different search (space, strategy, seed, metric "
+                             "or training config differ); resume it with its own config, or start a new --out")
+        store.reset_running()
+    else:
+        if (folder / DB_NAME).exists():
+            raise SpaceError(f"{folder} already holds a search; continue it with --resume {folder} or choose another --out")
+        store = Store(folder)
+        store.set_meta({"fingerprint": spec.fingerprint(base_cfg)})
+    try:
+        if executor is not None:
+            return _stages(store, base_cfg, spec, executor, None, progress, spec.workers)
+        with make_executor(spec.executor, spec.workers) as (ex, threads):
+            return _stages(store, base_cfg, spec, ex, threads, progress, spec.workers)
+    finally:
+        store.close()
+
+
+def _stages(store: Store, base_cfg, spec: SearchSpec, executor, threads, progress, window) -> dict:
+    strategy, space = spec.strategy, spec.space
+    spaces, all_edges = [], []
+    planned = 0
+    for s, stage in enumerate(strategy.stages):
+        if s:
+            prev = store.trials(s - 1)
+            space = strategy.next_space(space, [(r["params"], r["score"]) for r in prev], maximize=spec.maximize)
+        spaces.append(space)
+        if not store.trials(s):
+            history = [(r["params"], r["score"]) for r in store.trials() if r["stage"] < s]
+            plan = strategy.plan(space, s, spec.seed, history, maximize=spec.maximize)
+            store.add_stage(s, plan, [trial_seed(spec.seed, s, i) for i in range(len(plan))], stage.epochs)
+        rows = store.trials(s)
+        planned += len(rows)
+        bar = _Progress(spec, planned + sum(st.trials or 0 for st in strategy.stages[s + 1:]), progress)
+        _run_stage(store, base_cfg, spec, executor, threads, [r for r in rows if r["status"] not in FINISHED],
+                   bar, s, window)
+        bar.end()
+        all_edges.append(check_edges(space, store.trials(s), maximize=spec.maximize))
+    return {"trials": store.trials(), "edges": all_edges, "spaces": spaces}
+
+
+def _run_stage(store, base_cfg, spec, executor, threads, todo, bar, stage, window) -> None:
+    """Keep ``window`` trials in flight; write each as it finishes (one transaction each)."""
+    todo = list(todo)
+    running: dict = {}
+    try:
+        while todo or running:
+            while todo and len(running) < max(window, 1):
+                row = todo.pop(0)
+                fut = executor.submit(run_trial, base_cfg, row["params"], seed=row["seed"], epochs=row["epochs"],
+                                      metric=spec.metric, threads=threads)
+                running[fut] = row["id"]
+                store.mark_running([row["id"]])
+            bar.show(store, stage)
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                trial_id = running.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenExecutor as e:  # the pool is gone: its trials stay running, --resume re-runs them
+                    raise RuntimeError(f"the worker pool broke ({e}); continue with --resume") from None
+                except Exception as e:  # the worker running this trial died (e.g. Dask's KilledWorker)
+                    result = {"status": "failed", "score": None, "val_loss": None, "val_accuracy": None,
+                              "steps": None, "diverged_step": None, "stop_reason": None,
+                              "error": f"worker lost: {type(e).__name__}: {e}", "curve": [], "seconds": None}
+                store.finish(trial_id, result)
+            bar.show(store, stage)
+    finally:
+        for fut in running:
+            fut.cancel()

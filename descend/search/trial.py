@@ -1,0 +1,90 @@
+"""One search trial: a ``fit`` run built from the training config with a point's values, scored on validation.
+
+This is what a worker runs. It receives only plain values — the base config (a dict), the point,
+a seed, an epoch budget — and returns a plain dict, so any ``concurrent.futures.Executor`` or Dask
+can carry it. The test split is never touched here.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+import traceback
+
+import numpy as np
+
+from ..config import build_model, build_optimizer, build_schedule, build_stopping, prepare_data, resolve
+
+__all__ = ["apply", "run_trial", "pin_threads", "score_of", "MINIMIZED"]
+
+# metrics where lower is better; every other metric is maximized
+MINIMIZED = ("val_loss",)
+
+
+def apply(cfg: dict, params: dict, *, seed: int | None = None, epochs: int | None = None) -> dict:
+    """A resolved copy of ``cfg`` with each dotted key of ``params`` set (and the trial's seed and epochs)."""
+    out = copy.deepcopy(cfg)
+    for key, value in params.items():
+        section, name = key.split(".")
+        out[section][name] = copy.deepcopy(value)
+    if seed is not None:
+        out["train"]["seed"] = int(seed)
+    if epochs is not None:
+        out["train"]["epochs"] = int(epochs)
+    return resolve(out)
+
+
+def pin_threads(threads: int) -> None:
+    """Limit this process's BLAS and Numba to ``threads`` threads, so parallel workers do not oversubscribe."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=threads)
+    try:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        pass
+
+
+def score_of(history, metric: str):
+    """The trial's validation ``metric``: at the epoch early stopping restored, else the last epoch's."""
+    if history.best is not None and history.best.get(metric) is not None:
+        return history.best[metric]
+    return history.last(metric)
+
+
+def run_trial(cfg: dict, params: dict, *, seed: int, epochs: int | None = None, metric: str = "val_accuracy",
+              threads: int | None = None) -> dict:
+    """Train once and return {status, score, val_loss, val_accuracy, steps, diverged_step, stop_reason,
+    error, curve, seconds}: status "done", "diverged" (by the divergence rule, with its step) or "failed"
+    (an exception, with its message; the search goes on)."""
+    t0 = time.perf_counter()
+    if threads:
+        pin_threads(threads)
+    out = {"status": "failed", "score": None, "val_loss": None, "val_accuracy": None, "steps": None,
+           "diverged_step": None, "stop_reason": None, "error": None, "curve": [], "seconds": None}
+    try:
+        from ..train import fit
+        c = apply(cfg, params, seed=seed, epochs=epochs)
+        t = c["train"]
+        X, y, Xv, yv, _, _, num_classes, preprocess = prepare_data(c)
+        model = build_model(c, X.shape[1:], num_classes, np.random.default_rng(t["seed"]))
+        history = fit(model, X, y, optimizer=build_optimizer(c), epochs=t["epochs"], steps=t["steps"] or None,
+                      batch_size=None if t["batch_size"] == "full" else t["batch_size"], schedule=build_schedule(c),
+                      l2=t["l2"], validation=(Xv, yv), stopping=build_stopping(c), divergence=t["divergence"] or None,
+                      seed=t["seed"], preprocess=preprocess)
+        reason = history.stop_reason or ""
+        out.update(steps=history.steps, stop_reason=reason,
+                   curve=[{"epoch": e["epoch"], "val_loss": e.get("val_loss"), "val_accuracy": e.get("val_accuracy")}
+                          for e in history.epochs])
+        if "diverged" in reason:
+            out.update(status="diverged", diverged_step=history.steps)
+        else:
+            score = score_of(history, metric)
+            out.update(status="done", val_loss=score_of(history, "val_loss"),
+                       val_accuracy=score_of(history, "val_accuracy"),
+                       score=None if score is None or not math.isfinite(score) else float(score))
+    except Exception as e:  # a failed trial is recorded with its error; the search goes on
+        out["error"] = f"{type(e).__name__}: {e}"
+        out["traceback"] = traceback.format_exc(limit=6)
+    out["seconds"] = time.perf_counter() - t0
+    return out
