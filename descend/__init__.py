@@ -1,4 +1,8 @@
 """descend: train neural networks on NumPy — every step of the classic courses, exact, visible, fast on a CPU."""
+from .threads import pin_threads_per_rank
+
+pin_threads_per_rank()  # under mpiexec: cores / ranks BLAS threads, before NumPy loads
+
 from . import autodiff, data, diagnose, nn, optim, train
 from .autodiff import Parameter, Tensor, no_grad, tensor
 from .nn import Params, pack, summary

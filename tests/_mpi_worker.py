@@ -37,7 +37,7 @@ def optimizer(spec):
     return optim.SGD(lr=0.05, momentum=0.9)
 
 
-def train(spec, distributed=None):
+def train(spec, distributed=None, callbacks=()):
     """(θ, optimizer state, history) of the spec's run; ``distributed`` None = one process."""
     X, y, Xv, yv = data(spec)
     m = model(spec)
@@ -46,7 +46,7 @@ def train(spec, distributed=None):
                dtype=np.dtype(spec.get("dtype", "float64")), l2=spec.get("l2", 0.0), validation=(Xv, yv),
                seed=spec.get("seed", 0), checkpoint=spec.get("checkpoint"),
                checkpoint_every=spec.get("checkpoint_every"), resume=spec.get("resume"), distributed=distributed,
-               divergence=None)
+               divergence=None, callbacks=callbacks)
     params = nn.pack(m)
     buffers = {k: np.array(v) for k, v in params.buffers().items()}
     state = {k: v for k, v in opt.state_dict().items() if isinstance(v, np.ndarray)}
@@ -54,18 +54,36 @@ def train(spec, distributed=None):
     return params.theta.copy(), state, buffers, record
 
 
+class _Perturb:
+    """A callback changing θ on one rank only: the checksum must catch the drift."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_step_end(self, state):
+        if state.step == self.at:
+            state.params.theta[0] += 1e-3
+
+
 def main(spec_json: str, out: str) -> None:
+    """Run each spec of the JSON list in turn; rank 0 writes OUT-i.npz / OUT-i.json for spec i."""
+    import os
+
     from descend.train.distributed import Distributed
 
-    spec = json.loads(spec_json)
-    dist = Distributed(sync_batchnorm=spec.get("sync", True), check_every=spec.get("check_every", 100))
-    if spec.get("fail_rank") == dist.rank:  # a fault on one rank: the job must abort, not hang
-        raise RuntimeError(f"injected failure on rank {dist.rank}")
-    theta, state, buffers, record = train(spec, dist)
-    if dist.writer:
-        np.savez(out + ".npz", theta=theta, **{f"opt_{k}": v for k, v in state.items()},
-                 **{f"buf_{k}": v for k, v in buffers.items()})
-        Path(out + ".json").write_text(json.dumps(record))
+    for i, spec in enumerate(json.loads(spec_json)):
+        dist = Distributed(sync_batchnorm=spec.get("sync", True), check_every=spec.get("check_every", 100))
+        spec.update(spec.get("on_rank", {}).get(str(dist.rank), {}))  # a rank started differently
+        if spec.get("pidfile"):
+            Path(f"{spec['pidfile']}.{dist.rank}").write_text(str(os.getpid()))
+        if spec.get("fail_rank") == dist.rank:  # a fault on one rank: the job must abort, not hang
+            raise RuntimeError(f"injected failure on rank {dist.rank}")
+        callbacks = [_Perturb(spec["perturb_at"])] if "perturb_at" in spec else []
+        theta, state, buffers, record = train(spec, dist, callbacks=callbacks)
+        if dist.writer:
+            np.savez(f"{out}-{i}.npz", theta=theta, **{f"opt_{k}": v for k, v in state.items()},
+                     **{f"buf_{k}": v for k, v in buffers.items()})
+            Path(f"{out}-{i}.json").write_text(json.dumps(record))
 
 
 if __name__ == "__main__":

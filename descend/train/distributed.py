@@ -159,6 +159,8 @@ class Distributed:
 def install_abort_hook(MPI) -> None:
     """An uncaught exception prints its traceback, then aborts every rank (never a hang in a collective)."""
     previous = sys.excepthook
+    if getattr(previous, "aborts_mpi", False):
+        return
 
     def hook(kind, value, tb):
         try:
@@ -171,6 +173,7 @@ def install_abort_hook(MPI) -> None:
                 previous(kind, value, tb)
             MPI.COMM_WORLD.Abort(1)
 
+    hook.aborts_mpi = True
     sys.excepthook = hook
 
 
