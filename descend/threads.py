@@ -21,11 +21,13 @@ def pin_threads_per_rank(environ=os.environ) -> int | None:
     local = next((environ[v] for v in _LOCAL_SIZE if environ.get(v, "").isdigit()), None)
     if local is None or int(local) < 1:
         return None
+    machine = os.cpu_count() or 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity API (macOS)
-        cores = os.cpu_count() or 1
-    threads = max(1, cores // int(local)) if cores > 1 else 1
+        cores = machine
+    # bound by the MPI (fewer cores than the machine's): those cores are this rank's own share
+    threads = cores if cores < machine else max(1, cores // int(local))
     for v in THREAD_VARS:
         environ.setdefault(v, str(threads))
     return threads

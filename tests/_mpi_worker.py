@@ -34,6 +34,8 @@ def model(spec):
 def optimizer(spec):
     if spec.get("optimizer", "adam") == "adam":
         return optim.Adam(lr=0.01)
+    if spec["optimizer"] == "lbfgs":
+        return optim.LBFGS(max_iter=5)
     return optim.SGD(lr=0.05, momentum=0.9)
 
 

@@ -63,7 +63,8 @@ def assert_same_run(out, i, spec, rtol):
 
 
 # n = 50, global batch 11: batches of 11, 11, 11, 11, 6 — uneven shards (4/4/3, last 2/2/2) with 3 ranks
-SPECS64 = [{"optimizer": "adam", "bn": True}, {"optimizer": "sgd", "l2": 0.5}, {"optimizer": "sgd", "bn": True}]
+SPECS64 = [{"optimizer": "adam", "bn": True}, {"optimizer": "sgd", "l2": 0.5}, {"optimizer": "sgd", "bn": True},
+           {"optimizer": "lbfgs", "batch": None, "steps": 6, "l2": 0.1}]  # the closure all-reduces every call
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
@@ -74,10 +75,10 @@ def test_ranks_equal_one_process_float64(tmp_path, ranks):
     assert res.returncode == 0, res.stderr
     for i, spec in enumerate(SPECS64):
         assert_same_run(tmp_path / "r", i, spec, rtol=1e-10)
-    assert_same_run(tmp_path / "r", 3, specs[3], rtol=1e-5)
+    assert_same_run(tmp_path / "r", 4, specs[4], rtol=1e-5)
     # negative control: per-rank BatchNorm statistics are not the one-process statistics
-    theta, *_ = W.train(specs[4])
-    z, _ = load(tmp_path / "r", 4)
+    theta, *_ = W.train(specs[5])
+    z, _ = load(tmp_path / "r", 5)
     assert np.abs(z["theta"] - theta).max() > 1e-3 * np.abs(theta).max()
 
 
@@ -205,3 +206,15 @@ def test_fit_without_distributed_is_unchanged():
     data = float(F.cross_entropy(m2(X), y).data)
     l2 = 0.5 / len(X) / 2 * sum(float((p.theta[e.slice] ** 2).sum()) for e in p.layout if e.kind == "weight")
     assert hist.step_loss[0] == pytest.approx(data + l2, rel=1e-12)
+
+
+def test_thread_count_rule():
+    from descend.threads import pin_threads_per_rank
+    cores = len(os.sched_getaffinity(0))
+    env = {"MPI_LOCALNRANKS": "2"}
+    expected = cores if cores < (os.cpu_count() or 1) else max(1, cores // 2)
+    assert pin_threads_per_rank(env) == expected and env["OPENBLAS_NUM_THREADS"] == str(expected)
+    env = {"MPI_LOCALNRANKS": "2", "OMP_NUM_THREADS": "7"}
+    pin_threads_per_rank(env)
+    assert env["OMP_NUM_THREADS"] == "7"  # the user's choice stays
+    assert pin_threads_per_rank({}) is None  # not under MPI: nothing set
