@@ -118,7 +118,8 @@ def main(quick: bool) -> None:
     compute = one["step_s"] / 256  # seconds per example on this machine (2 threads)
     print(f"cost model (docs/distributed.md): compute {1e6 * compute:.1f} µs/example measured here; "
           f"all-reduce of the MLP's θ measured {1e3 * t_mlp_ar:.3f} ms")
-    print(f"  {'network':>10} {'batch':>5} {'ranks':>5} {'link':>8} {'step ms':>8} {'efficiency':>10} {'hide at B ≥':>11}")
+    print(f"  {'network':>10} {'batch':>5} {'ranks':>5} {'link':>8} {'step ms':>8} {'efficiency':>10} "
+          f"{'hide at B ≥':>11}")
     for name, theta, batch, per_ex in (("MLP b128", one["theta"], 128, compute),
                                        ("10M", 10_000_000, 128, compute * 10_000_000 / one["theta"])):
         for ranks in (8, 64):

@@ -164,8 +164,8 @@ def test_distributed_outside_mpiexec_names_the_command(tmp_path):
 
 def test_cli_distributed_run_has_one_writer(tmp_path):
     out = tmp_path / "run"
-    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "descend.cli", "train", "--distributed", "--dataset", "iris", "--hidden", "8", "--epochs", "2",
-           "--quiet", "--out", str(out)]
+    job = ["--dataset", "iris", "--hidden", "8", "--epochs", "2", "--quiet"]
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "descend.cli", "train", "--distributed", *job, "--out", str(out)]
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
     final = json.loads((out / "metrics.json").read_text())
@@ -175,8 +175,7 @@ def test_cli_distributed_run_has_one_writer(tmp_path):
     assert [r.get("epoch") for r in lines] == [1, 2, None]  # one writer: no line twice
     # the same job in one process: the same steps, the same metrics (float32)
     one = tmp_path / "one"
-    res = subprocess.run([sys.executable, "-m", "descend.cli", "train", "--dataset", "iris", "--hidden", "8", "--epochs", "2", "--quiet",
-                          "--out", str(one)],
+    res = subprocess.run([sys.executable, "-m", "descend.cli", "train", *job, "--out", str(one)],
                          env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
     ref = [json.loads(line) for line in (one / "metrics.jsonl").read_text().splitlines()]
@@ -221,3 +220,27 @@ def test_thread_count_rule():
     pin_threads_per_rank(env)
     assert env["OMP_NUM_THREADS"] == "7"  # the user's choice stays
     assert pin_threads_per_rank({}) is None  # not under MPI: nothing set
+
+
+def test_without_mpi4py_the_error_names_the_install(monkeypatch):
+    from descend.train.distributed import Distributed
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # as if the [mpi] extra were not installed
+    with pytest.raises(RuntimeError, match=r"pip install 'descend\[mpi\]', then run mpiexec -n 2 descend train"):
+        Distributed()
+
+
+def test_shards_split_evenly_in_order_never_padded():
+    from descend.train.distributed import Distributed
+    slices = [slice(0, 11), slice(11, 22), slice(22, 25)]
+    parts = []
+    for rank in range(3):
+        d = Distributed.__new__(Distributed)  # the split alone: no communicator needed
+        d.rank, d.size = rank, 3
+        parts.append(d.shard(slices))
+    for b, s in enumerate(slices):  # the ranks' parts tile the batch in order, sizes differ by ≤ 1
+        got = [parts[r][b] for r in range(3)]
+        assert got[0].start == s.start and got[-1].stop == s.stop
+        assert all(a.stop == c.start for a, c in zip(got, got[1:]))
+        sizes = [g.stop - g.start for g in got]
+        assert max(sizes) - min(sizes) <= 1 and sum(sizes) == s.stop - s.start
+    assert [p[0] for p in parts] == [slice(0, 4), slice(4, 8), slice(8, 11)]

@@ -300,8 +300,8 @@ class _Run:
             ckpt.restore(state, *loaded, path=f"checkpoint {resume}")
         self.evaluate, self.objective = evaluate, Objective(model, params, loss, l2=l2, m=self.n, l2_kinds=l2_kinds)
         if distributed is not None:  # same run on every rank, θ from rank 0, this rank's shards, one writer
-            sig = dict(config=config or {}, n=self.n, batch_size=bs, theta=len(params), dtype=dtype.name,
-                       epochs=epochs, steps=steps, optimizer=type(optimizer).__name__, rng=state.rng.bit_generator.state)
+            sig = dict(config=config or {}, n=self.n, batch_size=bs, theta=len(params), dtype=dtype.name, epochs=epochs,
+                       steps=steps, optimizer=type(optimizer).__name__, rng=state.rng.bit_generator.state)
             self.slices, self.evaluate, self.objective = distributed.prepare(state, self.slices, sig, loss=loss,
                                                                              kind=kind, l2=l2, l2_kinds=l2_kinds)
         needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
