@@ -46,6 +46,9 @@ def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True, d
     schedule = build_schedule(cfg)
     if writer:
         out.mkdir(parents=True, exist_ok=True)
+        if dist is not None:  # mpiexec names a dead process by PID: this file says which rank it was
+            (out / "ranks.json").write_text(json.dumps([{"rank": r, "host": h, "pid": p}
+                                                        for r, (h, p) in enumerate(dist.processes)], indent=1))
         import tomli_w
         (out / "config.toml").write_text(tomli_w.dumps(cfg))  # on resume: with any new limits from the flags
         if not resume:

@@ -67,21 +67,32 @@ class _Perturb:
             state.params.theta[0] += 1e-3
 
 
+def _counting(Distributed):
+    class Counting(Distributed):
+        """Counts this rank's all-reduces: every rank must make the same number."""
+
+        reductions = 0
+
+        def sum(self, buf):
+            self.reductions += 1
+            return super().sum(buf)
+    return Counting
+
+
 def main(spec_json: str, out: str) -> None:
     """Run each spec of the JSON list in turn; rank 0 writes OUT-i.npz / OUT-i.json for spec i."""
-    import os
-
     from descend.train.distributed import Distributed
 
     for i, spec in enumerate(json.loads(spec_json)):
-        dist = Distributed(sync_batchnorm=spec.get("sync", True), check_every=spec.get("check_every", 100))
+        dist = _counting(Distributed)(sync_batchnorm=spec.get("sync", True), check_every=spec.get("check_every", 100))
         spec.update(spec.get("on_rank", {}).get(str(dist.rank), {}))  # a rank started differently
-        if spec.get("pidfile"):
-            Path(f"{spec['pidfile']}.{dist.rank}").write_text(str(os.getpid()))
+        if spec.get("pidfile") and dist.writer:
+            Path(spec["pidfile"]).write_text(json.dumps(dist.processes))
         if spec.get("fail_rank") == dist.rank:  # a fault on one rank: the job must abort, not hang
             raise RuntimeError(f"injected failure on rank {dist.rank}")
         callbacks = [_Perturb(spec["perturb_at"])] if "perturb_at" in spec else []
         theta, state, buffers, record = train(spec, dist, callbacks=callbacks)
+        record["reductions"] = dist.comm.allgather(dist.reductions)
         if dist.writer:
             np.savez(f"{out}-{i}.npz", theta=theta, **{f"opt_{k}": v for k, v in state.items()},
                      **{f"buf_{k}": v for k, v in buffers.items()})

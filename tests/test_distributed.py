@@ -55,6 +55,7 @@ def assert_same_run(out, i, spec, rtol):
     for k, v in buffers.items():
         np.testing.assert_allclose(z[f"buf_{k}"], v, rtol=rtol, atol=rtol * np.abs(v).max(), err_msg=k)
     assert rec["steps"] == record["steps"] == spec.get("steps", 50)
+    assert len(set(rec["reductions"])) == 1 and rec["reductions"][0] >= rec["steps"]  # the same collectives
     np.testing.assert_allclose(rec["step_loss"], record["step_loss"], rtol=rtol)
     assert len(rec["epochs"]) == len(record["epochs"]) > 0
     for a, b in zip(rec["epochs"], record["epochs"]):
@@ -130,11 +131,13 @@ def test_killed_rank_stops_the_others_and_the_checkpoint_loads(tmp_path):
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not (ck.is_file() and Path(f"{pid}.1").is_file()) and time.monotonic() < deadline:
+        while not (ck.is_file() and pid.is_file()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ck.is_file(), "no checkpoint within 60 s"
         time.sleep(0.3)  # mid-epoch, between checkpoints
-        victim = int(Path(f"{pid}.1").read_text())
+        processes = json.loads(pid.read_text())  # (host, pid) by rank, gathered by Distributed
+        assert len(processes) == 2 and processes[0][1] != processes[1][1]
+        victim = processes[1][1]
         os.kill(victim, signal.SIGKILL)
         t0 = time.monotonic()
         err, _ = proc.communicate(timeout=30)
@@ -170,6 +173,8 @@ def test_cli_distributed_run_has_one_writer(tmp_path):
     assert res.returncode == 0, res.stderr
     final = json.loads((out / "metrics.json").read_text())
     assert final["ranks"] == 2 and final["epochs"] == 2
+    ranks = json.loads((out / "ranks.json").read_text())
+    assert [r["rank"] for r in ranks] == [0, 1] and len({r["pid"] for r in ranks}) == 2
     assert res.stdout.count("test accuracy") == 1  # rank 0 alone reports
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r.get("epoch") for r in lines] == [1, 2, None]  # one writer: no line twice

@@ -62,6 +62,8 @@ class Distributed:
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.check_every, self.sync_batchnorm = int(check_every), bool(sync_batchnorm)
+        # (host, pid) of every rank: the process manager names a dead process by its PID, this maps it to a rank
+        self.processes = [tuple(p) for p in self.comm.allgather((MPI.Get_processor_name(), os.getpid()))]
         if abort_on_error and self.size > 1:
             install_abort_hook(MPI)
 
