@@ -35,7 +35,7 @@ def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True, d
     from .train import MetricsLog, ProgressBar, evaluate, fit
 
     t0 = time.perf_counter()
-    dist = _distributed() if distributed else None
+    dist = _distributed(cfg) if distributed else None
     writer = dist is None or dist.writer
     out = Path(out)
     d, t = cfg["data"], cfg["train"]
@@ -81,11 +81,14 @@ def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True, d
     return final
 
 
-def _distributed():
-    """This rank's ``Distributed``; outside ``mpiexec`` or without mpi4py, a config error naming the command."""
+def _distributed(cfg: dict):
+    """This rank's ``Distributed``, after checking every rank has the same config (a hash); outside
+    ``mpiexec``, without mpi4py or with differing configs, a config error (every rank stops the same way)."""
     from .train.distributed import Distributed
 
     try:
-        return Distributed.from_launch()
-    except RuntimeError as e:
+        dist = Distributed.from_launch()
+        dist.agree("config", cfg)
+    except (RuntimeError, ValueError) as e:
         raise ConfigError(str(e)) from None
+    return dist

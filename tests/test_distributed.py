@@ -249,3 +249,15 @@ def test_shards_split_evenly_in_order_never_padded():
         sizes = [g.stop - g.start for g in got]
         assert max(sizes) - min(sizes) <= 1 and sum(sizes) == s.stop - s.start
     assert [p[0] for p in parts] == [slice(0, 4), slice(4, 8), slice(8, 11)]
+
+
+def test_cli_ranks_with_different_configs_are_refused(tmp_path):
+    def rank(lr):
+        return ["-n", "1", sys.executable, "-m", "descend.cli", "train", "--distributed", "--dataset", "iris",
+                "--epochs", "1", "--quiet", "--lr", lr, "--out", str(tmp_path / "run")]
+    res = subprocess.run([MPIEXEC, *rank("0.01"), ":", *rank("0.02")], env=_env(), capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert res.returncode == 2, res.stderr
+    assert "descend: config error: ranks [1] were started with a different config than rank 0" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was written
