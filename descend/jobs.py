@@ -58,6 +58,12 @@ def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True, d
     if resume and not ckpt.is_file():
         raise ConfigError(f"cannot resume: {out} holds no checkpoint.safetensors (was the run folder moved?)")
     batch_size = None if t["batch_size"] == "full" else t["batch_size"]
+    if dist is not None:  # every rank needs a share of every batch: refused here as a config error, on all ranks
+        from .data import batch_slices
+        try:
+            dist.shard(batch_slices(len(X), batch_size if batch_size is None else min(batch_size, len(X))))
+        except ValueError as e:
+            raise ConfigError(f"{e} (train.batch_size = {t['batch_size']}, {len(X)} training examples)") from None
     history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], steps=t["steps"] or None, batch_size=batch_size,
                   schedule=schedule, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
                   divergence=t["divergence"] or None, seed=t["seed"],

@@ -261,3 +261,12 @@ def test_cli_ranks_with_different_configs_are_refused(tmp_path):
     assert "descend: config error: ranks [1] were started with a different config than rank 0" in res.stderr
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_cli_more_ranks_than_examples_per_batch_is_a_config_error(tmp_path):
+    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "descend.cli", "train", "--distributed", "--dataset", "iris",
+           "--epochs", "1", "--batch-size", "2", "--quiet", "--out", str(tmp_path / "run")]
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 2, res.stderr
+    assert "descend: config error: 3 ranks need at least 3 examples in every batch, but a batch holds" in res.stderr
+    assert "train.batch_size = 2" in res.stderr and "Traceback" not in res.stderr
