@@ -3,7 +3,11 @@
 The parts load on first use (``descend.train``, ``descend.fit``, ``from descend import nn``), so that
 ``import descend`` costs little more than importing NumPy; see docs/architecture.md for the parts.
 """
-import importlib
+import importlib as _importlib
+
+from .threads import pin_threads_per_rank as _pin_threads
+
+_pin_threads()  # under mpiexec: cores / ranks BLAS threads, before NumPy loads
 
 __version__ = "0.1.0"
 
@@ -19,9 +23,9 @@ __all__ = ["autodiff", "nn", "optim", "data", "train", "diagnose", "config", "Te
 
 def __getattr__(name):
     if name in _PARTS:
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     if name in _NAMES:
-        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        value = getattr(_importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'descend' has no attribute {name!r}")

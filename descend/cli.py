@@ -147,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in folder RUN")
     tr.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--distributed", action="store_true",
+                    help="data-parallel over the ranks of mpiexec: mpiexec -n 2 descend train --distributed")
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>-<suffix>)")
@@ -263,7 +265,10 @@ def _train(args) -> int:
             raise ConfigError("--overwrite needs --out (the run folder to replace); add --out RUN")
         cfg = resolve(load_config(args.config) if args.config else {}, flags)
         out = args.out
-    final = run(cfg, out, resume=bool(args.resume), overwrite=args.overwrite, progress=False if args.quiet else True)
+    final = run(cfg, out, resume=bool(args.resume), overwrite=args.overwrite, progress=False if args.quiet else True,
+                distributed=args.distributed)
+    if final.get("rank", 0) != 0:
+        return 0  # one rank reports: rank 0
     val = final["val_accuracy"]  # None when training stopped inside its first epoch
     if args.resume and final["trained_steps"] == 0:
         print(f"nothing to do: {final['out']} already met its limits ({final['stop_reason']}); "

@@ -108,7 +108,7 @@ def _data_name(cfg: dict) -> str:
 
 
 def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, progress: bool | None = True,
-        runs_dir="runs", on_folder=None) -> dict:
+        runs_dir="runs", on_folder=None, distributed: bool = False) -> dict:
     """Train as ``cfg`` (a resolved config, see ``descend.config.resolve``) says, writing the run folder ``out``.
 
     ``out=None`` makes a new uniquely named folder under ``runs_dir``; an ``out`` that holds a run is
@@ -117,11 +117,17 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     per-epoch metrics (JSON lines), the final metrics, the checkpoint and the loss / accuracy /
     learning-rate plots. ``on_folder(path)`` is called once the folder is known. Returns the final
     metrics (those of metrics.json) with the folder as "out".
+
+    ``distributed``: this process is one rank of a job started by ``mpiexec``; the ranks train
+    data-parallel (``descend.train.distributed``) and rank 0 alone claims and writes the folder and shows
+    progress (the returned dict's ``rank`` says which rank this is).
     """
     from . import plots
     from .train import ProgressBar, evaluate, fit, load_checkpoint
 
     t0 = time.perf_counter()
+    dist = _distributed(cfg) if distributed else None
+    writer = dist is None or dist.writer
     if cfg["train"]["batch_size"] == "auto":  # measured once here; config.toml records the choice
         from .search.batch_size import resolve_batch_size
         cfg = resolve_batch_size(cfg)
@@ -144,20 +150,34 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
             RunFolder.claim(out, existing="resume", is_run=lambda p: True).release()  # refused if in use
             final = json.loads((Path(out) / "metrics.json").read_text())
             return {**final, "stop_reason": done, "trained_steps": 0, "out": str(out)}
+    batch_size = None if t["batch_size"] == "full" else t["batch_size"]
+    if dist is not None:  # every rank needs a share of every batch: refused here as a config error, on all ranks
+        from .data import batch_slices
+        try:
+            dist.shard(batch_slices(len(X), batch_size if batch_size is None else min(batch_size, len(X))))
+        except ValueError as e:
+            raise ConfigError(f"{e} (train.batch_size = {t['batch_size']}, {len(X)} training examples)") from None
+    if not writer:  # the other ranks write nothing: they train, and read the checkpoint to resume
+        return _follow(dist, cfg, model, X, y, Xv, yv, Xte, yte, optimizer, schedule, stopping, average, batch_size,
+                       preprocess, resume)
     folder = _open_folder(cfg, out, resume=resume, overwrite=overwrite, runs_dir=runs_dir)
     out = folder.path
+    if dist is not None:
+        dist.comm.bcast(str(out), root=0)  # the folder's name, for the ranks that read its checkpoint
+        # mpiexec names a dead process by PID: this file says which rank it was
+        (out / "ranks.json").write_text(json.dumps([{"rank": r, "host": h, "pid": p}
+                                                    for r, (h, p) in enumerate(dist.processes)], indent=1))
     if on_folder is not None:
         on_folder(out)
     ckpt = out / CHECKPOINT
     started, log = _Started(out, cfg, fresh=not resume), _Log(out / "metrics.jsonl")
-    batch_size = None if t["batch_size"] == "full" else t["batch_size"]
     try:
         history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], steps=t["steps"] or None,
                       batch_size=batch_size, schedule=schedule, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
                       divergence=t["divergence"] or None, seed=t["seed"], average=average,
                       callbacks=[started, ProgressBar(enabled=progress), log],
                       checkpoint=ckpt, checkpoint_every=t["checkpoint_every"] or None,
-                      preprocess=preprocess, resume=ckpt if resume else None, config=cfg)
+                      preprocess=preprocess, resume=ckpt if resume else None, config=cfg, distributed=dist)
         if average is not None:  # the model the run delivers is the averaged one (the checkpoint keeps θ as trained)
             from .nn import pack
             average.apply(pack(model))
@@ -168,6 +188,8 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
                  "best_epoch": (history.best or {}).get("epoch"), "train_seconds": round(history.elapsed, 3),
                  "total_seconds": round(time.perf_counter() - t0, 3),
                  "trained_steps": history.steps - log.first_step}
+        if dist is not None:
+            final["ranks"] = dist.size
         (out / "metrics.json").write_text(json.dumps(final, indent=2) + "\n")
         plots.plot_loss(history, out / "loss.png")
         plots.plot_accuracy(history, out / "accuracy.png")
@@ -179,6 +201,39 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     finally:
         folder.release()
     return {**final, "out": str(out)}
+
+
+def _follow(dist, cfg, model, X, y, Xv, yv, Xte, yte, optimizer, schedule, stopping, average, batch_size,
+            preprocess, resume) -> dict:
+    """A rank other than 0: the same ``fit`` (same collectives), with no folder, callbacks or files of its own."""
+    from .train import evaluate, fit
+    out = Path(dist.comm.bcast(None, root=0))
+    t = cfg["train"]
+    history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], steps=t["steps"] or None,
+                  batch_size=batch_size, schedule=schedule, l2=t["l2"], validation=(Xv, yv), stopping=stopping,
+                  divergence=t["divergence"] or None, seed=t["seed"], average=average,
+                  checkpoint=out / CHECKPOINT, checkpoint_every=t["checkpoint_every"] or None,
+                  preprocess=preprocess, resume=out / CHECKPOINT if resume else None, config=cfg, distributed=dist)
+    if average is not None:
+        from .nn import pack
+        average.apply(pack(model))
+    test = evaluate(model, Xte, yte)
+    return {"dataset": _data_name(cfg), "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+            "val_accuracy": history.last("val_accuracy"), "stop_reason": history.stop_reason,
+            "steps": history.steps, "ranks": dist.size, "rank": dist.rank, "out": str(out)}
+
+
+def _distributed(cfg: dict):
+    """This rank's ``Distributed``, after checking every rank has the same config (a hash); outside
+    ``mpiexec``, without mpi4py or with differing configs, a config error (every rank stops the same way)."""
+    from .train.distributed import Distributed
+
+    try:
+        dist = Distributed.from_launch()
+        dist.agree("config", cfg)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    return dist
 
 
 def _finished(meta: dict, t: dict, stopping: list) -> str | None:

@@ -7,7 +7,7 @@ import tomllib
 import types
 from pathlib import Path
 
-HEAVY = ('torch', 'matplotlib', 'sklearn', 'numba', 'scipy', 'tqdm', 'safetensors', 'mnist1d')
+HEAVY = ('torch', 'matplotlib', 'sklearn', 'numba', 'scipy', 'tqdm', 'safetensors', 'mnist1d', 'mpi4py', 'dask')
 
 
 def test_import_descend_loads_no_heavy_dependency():
@@ -38,3 +38,11 @@ def test_top_level_api():
         assert getattr(descend, name) is getattr(nn, name), name
     version = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["version"]
     assert descend.__version__ == version
+
+
+def test_distributed_module_imports_mpi4py_only_when_used():
+    code = ("import sys, descend.train.distributed as d, descend.jobs; "
+            "print('mpi4py' in sys.modules, d.launched_by_mpiexec())")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("PMI", "OMPI", "MPI_LOCAL"))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == ["False", "False"]

@@ -190,7 +190,7 @@ def test_cli_bad_search_tables_are_one_line_errors_with_exit_2(tmp_path, capsys,
     path.write_text(tomli_w.dumps({"search": search}))
     assert cli.main(["search", str(path), "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("descend: config error:") and message in err and err.count("\n") == 1
+    assert err.startswith("descend: error:") and message in err and err.count("\n") == 1
     assert not (tmp_path / "s").exists()
 
 

@@ -22,7 +22,7 @@ from ..nn import BatchNorm1d, Dropout, pack
 from ..nn import functional as F
 from ..optim import Optimizer
 from . import checkpoint as ckpt
-from .evaluate import _CLASSIFICATION, _correct, evaluate
+from .evaluate import _CLASSIFICATION, evaluate
 from .history import History
 from .objective import Objective
 from .state import FitState, Snapshot
@@ -42,7 +42,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         divergence: float | None = 3.0, callbacks: Sequence = (), average=None,
         seed: int | np.random.Generator = 0, shuffle: bool = True, drop_last: bool = False, dtype=np.float32,
         preprocess=None, augment: Callable | None = None, checkpoint=None, checkpoint_every: int | None = None,
-        resume=None, config: dict | None = None) -> History:
+        resume=None, config: dict | None = None, distributed=None) -> History:
     """Train ``model`` on (X, y) in place and return its ``History``.
 
     - ``optimizer``: any descend optimizer (``step(theta, closure, lr)``); L-BFGS wants the full batch.
@@ -69,12 +69,16 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
     - ``average``: an ``Averaging`` callback (Polyak / EMA of θ) updated after every step.
     - ``checkpoint``: a file path written (atomically) every ``checkpoint_every`` steps if given, after
       every epoch and at the end; ``resume``: a checkpoint path to continue from, bit-identically.
+    - ``distributed``: a ``descend.train.distributed.Distributed`` (run under ``mpiexec``): every rank
+      trains on its shard of each global batch of ``batch_size`` and the gradients are summed in one
+      all-reduce, so N ranks take the steps one process takes; rank 0 alone writes the checkpoint.
     """
     run = _Run(model, X, y, optimizer=optimizer, loss=loss, epochs=epochs, steps=steps, batch_size=batch_size,
                schedule=schedule, schedule_unit=schedule_unit, epoch_origin=epoch_origin, l2=l2, l2_kinds=l2_kinds,
                validation=validation, stopping=stopping, divergence=divergence, callbacks=callbacks,
                average=average, seed=seed, shuffle=shuffle, drop_last=drop_last, dtype=dtype,
-               preprocess=preprocess, augment=augment, checkpoint=checkpoint, resume=resume, config=config)
+               preprocess=preprocess, augment=augment, checkpoint=checkpoint, resume=resume, config=config,
+               distributed=distributed)
     state, objective, guard = run.state, run.objective, run.guard
     _notify(state, "on_fit_start")
     reason = run.finished_already()
@@ -99,8 +103,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 if reason:
                     break
                 if run.kind is not None and objective.output is not None:
-                    state.seen += len(idx)
-                    state.correct += _correct(run.kind, objective.output, objective.y)
+                    seen, correct = objective.tally(run.kind)  # over all workers when distributed
+                    state.seen, state.correct = state.seen + seen, state.correct + correct
                 state.history.elapsed = time.perf_counter() - started
                 _notify(state, "on_step_end")
                 reason = _first(run.step_rules, state.history)
@@ -222,7 +226,7 @@ class _Run:
 
     def __init__(self, model, X, y, *, optimizer, loss, epochs, steps, batch_size, schedule, schedule_unit,
                  epoch_origin, l2, l2_kinds, validation, stopping, divergence, callbacks, average, seed, shuffle,
-                 drop_last, dtype, preprocess, augment, checkpoint, resume, config):
+                 drop_last, dtype, preprocess, augment, checkpoint, resume, config, distributed):
         own_unit = getattr(schedule, "unit", None)  # descend.optim.schedules say which clock they count
         schedule_unit = schedule_unit or own_unit or "epoch"
         if schedule_unit not in ("epoch", "step"):
@@ -294,7 +298,12 @@ class _Run:
         state.save = lambda path=None: ckpt.save_checkpoint(path or checkpoint, *ckpt.capture(state))
         if loaded is not None:
             ckpt.restore(state, *loaded, path=f"checkpoint {resume}")
-        self.objective = Objective(model, params, loss, l2=l2, m=self.n, l2_kinds=l2_kinds)
+        self.evaluate, self.objective = evaluate, Objective(model, params, loss, l2=l2, m=self.n, l2_kinds=l2_kinds)
+        if distributed is not None:  # same run on every rank, θ from rank 0, this rank's shards, one writer
+            sig = dict(config=config or {}, n=self.n, batch_size=bs, theta=len(params), dtype=dtype.name, epochs=epochs,
+                       steps=steps, optimizer=type(optimizer).__name__, rng=state.rng.bit_generator.state)
+            self.slices, self.evaluate, self.objective = distributed.prepare(state, self.slices, sig, loss=loss,
+                                                                             kind=kind, l2=l2, l2_kinds=l2_kinds)
         needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
         self.guard = _Guard(state, Divergence(divergence) if divergence else None, needs_change)
         self.schedule, self.schedule_unit, self.epoch_origin = schedule, schedule_unit, epoch_origin
@@ -345,7 +354,7 @@ class _Run:
             average = self.average
             with (average.applied(state.params) if average is not None and average.evaluate
                   else contextlib.nullcontext()):
-                res = evaluate(state.model, *self.validation, loss=self.loss)
+                res = self.evaluate(state.model, *self.validation, loss=self.loss)
             record.update({f"val_{k}": v for k, v in res.items()})
         record["lr"] = state.lr
         history.epochs.append(record)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..common.validate import nonnegative
 from ..nn import functional as F
+from .evaluate import _correct
 
 __all__ = ["Objective"]
 
@@ -43,18 +44,34 @@ class Objective:
         theta, c = self.params.theta, self.l2 / self.m
         return sum(0.5 * c * float(np.dot(theta[sl], theta[sl])) for sl in self.l2_slices)
 
-    def __call__(self):
+    def data_loss(self, *, scale: float = 1.0) -> float:
+        """Zero the gradient, run the model and backpropagate ``scale`` × the batch's loss; return that value.
+
+        ``scale`` = the batch's size turns the mean loss into the summed loss (data-parallel training).
+        """
         params = self.params
         params.zero_grad(lazy=True)
         out = self.model(self.x)
         value = self.loss(out, self.y)
+        if scale != 1.0:
+            value = value * scale
         value.backward()
         params.zero_unwritten()
         self.output = out.data
-        total = float(value.data)
-        theta, grad, c = params.theta, params.grad, self.l2 / self.m
+        return float(value.data)
+
+    def add_penalty(self, total: float) -> float:
+        """J = ``total`` + (λ/2m)·Σ‖W‖², its gradient added into ``params.grad``."""
+        theta, grad, c = self.params.theta, self.params.grad, self.l2 / self.m
         for sl in self.l2_slices:
             w = theta[sl]
             total += 0.5 * c * float(np.dot(w, w))
             grad[sl] += c * w
-        return total, grad
+        return total
+
+    def tally(self, kind: str) -> tuple[int, int]:
+        """(examples, correctly classified) of the last evaluation, for the running accuracy."""
+        return len(self.output), _correct(kind, self.output, self.y)
+
+    def __call__(self):
+        return self.add_penalty(self.data_loss()), self.params.grad

@@ -1,0 +1,213 @@
+"""Data-parallel training over MPI: the batch split across ranks, one all-reduce of the flat gradient, one writer.
+
+Every rank holds the same θ (broadcast from rank 0 at the start), draws the same epoch permutation from
+the run's seed and takes its contiguous shard of each global batch (split as evenly as possible, never
+padded). ``DistributedObjective`` backpropagates the shard's *summed* loss and sums one buffer
+[flat grad, loss sum, example count, correct] over the ranks with one in-place ``Allreduce``; dividing
+by the global count gives the mean of one process on the whole batch, uneven shards included. The
+optimizer step is then the same on every rank. mpi4py is imported here only, and only when a
+``Distributed`` is made.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import traceback
+import zlib
+
+import numpy as np
+
+from .. import data as D
+from ..nn import BatchNorm1d
+from .evaluate import _correct, predict
+from .objective import Objective
+
+__all__ = ["Distributed", "DistributedObjective", "launched_by_mpiexec", "MPI_HINT"]
+
+MPI_HINT = "mpiexec -n 2 descend train --distributed ..."
+# variables a process manager sets in every rank it starts (MPICH/Hydra, Open MPI, PMIx, Slurm's PMI)
+_LAUNCH_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+
+
+def launched_by_mpiexec() -> bool:
+    """Whether this process was started by an MPI process manager (mpiexec / mpirun / srun)."""
+    return any(v in os.environ for v in _LAUNCH_VARS)
+
+
+class Distributed:
+    """An MPI communicator with the few collectives data-parallel ``fit`` needs.
+
+    - ``comm``: an mpi4py communicator (default ``MPI.COMM_WORLD``).
+    - ``check_every``: every this many objective evaluations the ranks compare a CRC32 of θ and stop
+      with an error naming the ranks that drifted (0 turns it off).
+    - ``sync_batchnorm``: BatchNorm layers use the global batch's statistics (one extra reduction of
+      per-channel sums forward and one backward); False keeps per-rank statistics.
+    - ``abort_on_error``: an uncaught exception on any rank calls ``MPI.COMM_WORLD.Abort`` so the other
+      ranks do not wait forever in their next collective (as ``python -m mpi4py`` does).
+    """
+
+    def __init__(self, comm=None, *, check_every: int = 100, sync_batchnorm: bool = True,
+                 abort_on_error: bool = True):
+        try:
+            from mpi4py import MPI
+        except ImportError as e:
+            raise RuntimeError(f"distributed training needs mpi4py and an MPI ({e}); install them with "
+                               f"pip install 'descend[mpi]', then run {MPI_HINT}") from None
+        if check_every < 0:
+            raise ValueError(f"check_every must be ≥ 0 (0 = never), got {check_every}")
+        self.MPI = MPI
+        self.comm = comm if comm is not None else MPI.COMM_WORLD
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.check_every, self.sync_batchnorm = int(check_every), bool(sync_batchnorm)
+        # (host, pid) of every rank: the process manager names a dead process by its PID, this maps it to a rank
+        self.processes = [tuple(p) for p in self.comm.allgather((MPI.Get_processor_name(), os.getpid()))]
+        if abort_on_error and self.size > 1:
+            install_abort_hook(MPI)
+
+    @classmethod
+    def from_launch(cls, **kwargs) -> "Distributed":
+        """The world communicator of a job started by ``mpiexec``; a clear error outside one."""
+        if not launched_by_mpiexec():
+            raise RuntimeError(f"--distributed needs several processes started by MPI; run it as {MPI_HINT} "
+                               "(mpiexec comes with pip install 'descend[mpi]')")
+        return cls(**kwargs)
+
+    @property
+    def writer(self) -> bool:
+        """Whether this rank writes files (rank 0 alone: run folder, checkpoints, metrics, progress)."""
+        return self.rank == 0
+
+    def sum(self, buf: np.ndarray) -> np.ndarray:
+        """``buf`` summed over the ranks, in place (one ``Allreduce``)."""
+        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
+        return buf
+
+    def broadcast(self, *arrays: np.ndarray) -> None:
+        """Rank 0's values of ``arrays`` on every rank, in place."""
+        for a in arrays:
+            self.comm.Bcast(a, root=0)
+
+    def agree(self, what: str, value) -> None:
+        """Stop on every rank if ``value`` (JSON-serializable) is not the same on all ranks."""
+        digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        digests = self.comm.allgather(digest)
+        odd = [r for r, d in enumerate(digests) if d != digests[0]]
+        if odd:
+            raise ValueError(f"ranks {odd} were started with a different {what} than rank 0 ({digest} here); "
+                             "start every rank with the same command, config and data")
+
+    def check_theta(self, theta: np.ndarray, step: int) -> None:
+        """Stop on every rank with a clear error if θ differs between ranks (a CRC32 of its bytes)."""
+        crcs = self.comm.allgather(zlib.crc32(np.ascontiguousarray(theta).view(np.uint8)))
+        odd = [r for r, c in enumerate(crcs) if c != crcs[0]]
+        if odd:
+            raise RuntimeError(f"θ drifted between ranks at evaluation {step}: ranks {odd} differ from rank 0 "
+                               "(a rank's data, seed or optimizer differs, or its memory was changed)")
+
+    def shard(self, slices: list[slice]) -> list[slice]:
+        """This rank's contiguous part of each global batch: sizes differ by at most one, none empty."""
+        smallest = min((s.stop - s.start for s in slices), default=0)
+        if smallest < self.size:
+            raise ValueError(f"{self.size} ranks need at least {self.size} examples in every batch, but a batch "
+                             f"holds {smallest}; use a larger batch_size, drop_last=True or fewer ranks")
+        out = []
+        for s in slices:
+            base, extra = divmod(s.stop - s.start, self.size)
+            start = s.start + self.rank * base + min(self.rank, extra)
+            out.append(slice(start, start + base + (self.rank < extra)))
+        return out
+
+    def attach(self, model) -> None:
+        """Set every BatchNorm layer's synchronization (the global batch's statistics) or clear it."""
+        for _, m in model.named_modules():
+            if isinstance(m, BatchNorm1d):
+                m.sync = self.sum if self.sync_batchnorm and self.size > 1 else None
+
+    def prepare(self, state, slices: list[slice], signature: dict, *, loss, kind, l2, l2_kinds):
+        """``fit``'s set-up on this rank: check the ranks run the same job, θ and buffers from rank 0,
+        this rank's shards, synchronized BatchNorm, only rank 0 saving; (shards, evaluate, objective)."""
+        self.agree("run (config, data size, batch size, model, seed or checkpoint)", signature)
+        shards = self.shard(slices)
+        params = state.params
+        self.broadcast(params.theta, *params.buffers().values())
+        self.attach(state.model)
+        if not self.writer:
+            state.save = lambda path=None: None
+        objective = DistributedObjective(state.model, params, loss, distributed=self, kind=kind, l2=l2,
+                                         m=signature["n"], l2_kinds=l2_kinds)
+        return shards, functools.partial(self.evaluate, kind=kind), objective
+
+    def evaluate(self, model, X, y, *, loss, kind) -> dict:
+        """Mean loss (and accuracy) on (X, y), each rank evaluating its contiguous shard; reduced over ranks."""
+        part = self.shard([slice(0, len(X))])[0] if len(X) >= self.size else slice(0, len(X) * (self.rank == 0))
+        buf = np.zeros(3)
+        if part.stop > part.start:
+            Xs = D.take(X, part, dtype=X.dtype)
+            ys = np.asarray(y[part])
+            out = predict(model, Xs)
+            if kind == "sign":
+                ys = ys.reshape(out.shape)
+            buf[:] = float(loss(out, ys).data) * len(out), len(out), _correct(kind, out, ys) if kind else 0
+        self.sum(buf)
+        result = {"loss": float(buf[0] / buf[1])}
+        if kind:
+            result["accuracy"] = float(buf[2] / buf[1])
+        return result
+
+
+def install_abort_hook(MPI) -> None:
+    """An uncaught exception prints its traceback, then aborts every rank (never a hang in a collective)."""
+    previous = sys.excepthook
+    if getattr(previous, "aborts_mpi", False):
+        return
+
+    def hook(kind, value, tb):
+        try:
+            rank = MPI.COMM_WORLD.Get_rank()
+            sys.stderr.write(f"descend: rank {rank} failed; aborting all ranks\n")
+            traceback.print_exception(kind, value, tb)
+            sys.stderr.flush()
+        finally:
+            if kind is KeyboardInterrupt:
+                previous(kind, value, tb)
+            MPI.COMM_WORLD.Abort(1)
+
+    hook.aborts_mpi = True
+    sys.excepthook = hook
+
+
+class DistributedObjective(Objective):
+    """``objective() -> (J, grad)`` of the global batch: each rank evaluates its shard, one all-reduce.
+
+    grad = (Σ_ranks ∇Σ_shard ℓ)/n and J = (Σ_ranks Σ_shard ℓ)/n + (λ/2m)·Σ‖W‖², n the global batch's
+    size: the same mean as one process on the whole batch. The L2 term is added once, after the
+    reduction (it is the same on every rank). ``kind`` ("argmax"/"sign"/None) adds the correct count to
+    the reduced buffer, for the running accuracy.
+    """
+
+    def __init__(self, model, params, loss, *, distributed: Distributed, kind=None, **kwargs):
+        super().__init__(model, params, loss, **kwargs)
+        self.distributed, self.kind = distributed, kind
+        self.buffer = np.empty(len(params.theta) + 3, params.theta.dtype)
+        self.calls, self.count, self.correct = 0, 0, 0
+
+    def __call__(self):
+        grad, buf, p = self.params.grad, self.buffer, len(self.params.theta)
+        n = len(self.x)
+        total = self.data_loss(scale=float(n))
+        buf[:p] = grad
+        buf[p:] = total, n, _correct(self.kind, self.output, self.y) if self.kind else 0
+        self.distributed.sum(buf)
+        self.count, self.correct = int(buf[p + 1]), int(buf[p + 2])
+        np.multiply(buf[:p], 1.0 / self.count, out=grad)
+        self.calls += 1
+        every = self.distributed.check_every
+        if every and self.calls % every == 0:
+            self.distributed.check_theta(self.params.theta, self.calls)
+        return self.add_penalty(float(buf[p]) / self.count), grad
+
+    def tally(self, kind: str) -> tuple[int, int]:
+        return self.count, self.correct
