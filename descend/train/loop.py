@@ -289,6 +289,7 @@ class _Run:
                                       config or {})
         self.slices = D.batch_slices(self.n, bs, drop_last=drop_last)
         state.batches_per_epoch = len(self.slices)
+        state.input_shape, state.loss_name = tuple(X.shape[1:]), getattr(loss, "__name__", None)
         limits = [s for s in (steps, epochs * state.batches_per_epoch if epochs else None) if s]
         state.total_steps = min(limits) if limits else None
         state.save = lambda path=None: ckpt.save_checkpoint(path or checkpoint, *ckpt.capture(state))
