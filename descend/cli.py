@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>)")
+    from .serving import add_parsers
+    add_parsers(sub)  # predict, evaluate: a run folder as a model
     return parser
 
 
@@ -101,7 +103,8 @@ def main(argv=None) -> int:
     """Run the ``descend`` command; exit status 0 on success, 1 when ``doctor`` found faults, 2 on a usage error."""
     parser = _parser()
     args = parser.parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
-    commands = {"train": _train, "doctor": _doctor}
+    from .serving import COMMANDS
+    commands = {"train": _train, "doctor": _doctor, **COMMANDS}
     if args.command not in commands:
         parser.print_help()
         return 2

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import data as D
 from ..nn import functional as F
 from .evaluate import evaluate, predict
 
@@ -110,11 +111,17 @@ class Predictor:
         y = np.asarray(y)
         if len(y) != len(X):
             raise ValueError(f"the targets have {len(y)} rows but the data {len(X)}; give one target per sample")
+        out = self.outputs(X, batch_size=batch_size)
+        if self.is_classifier:
+            k = 2 if self.loss == "bce_with_logits" else out.shape[1]
+            if self.loss != "bce_with_logits":
+                y = D.check_Xy(out, y.reshape(len(y), -1)[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y)[1]
+                if len(y) and (y.min() < 0 or y.max() >= k):
+                    raise ValueError(f"the targets hold class labels from {y.min()} to {y.max()}, but the model has "
+                                     f"{k} classes (labels 0..{k - 1}); pass the labels the model was trained with")
         res = evaluate(self.module, X, y, loss=LOSSES[self.loss], batch_size=batch_size)
         if self.is_classifier:
-            out = self.outputs(X, batch_size=batch_size)
             pred = self._labels(out)
-            k = 2 if self.loss == "bce_with_logits" else out.shape[1]
             cm = np.zeros((k, k), dtype=np.int64)
             np.add.at(cm, (y.astype(np.int64).ravel(), pred.ravel()), 1)
             res["confusion_matrix"] = cm.tolist()
