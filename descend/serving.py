@@ -1,4 +1,4 @@
-"""``descend predict`` and ``descend evaluate``: read a data file, run a loaded run folder on it, write or print the result.
+"""``descend predict``, ``descend evaluate`` and ``descend export``: read a data file, run a loaded run folder on it, write or print the result.
 
 Self-contained beside ``cli.py``: ``add_parsers(sub)`` adds the two subcommands and ``COMMANDS`` maps
 their names to functions ``(args) -> exit status``, each printing one ``descend: error: ...`` line
@@ -128,6 +128,9 @@ def add_parsers(sub) -> None:
     e.add_argument("--data", type=Path, required=True, help="inputs: .npy, .npz or .csv")
     e.add_argument("--target", required=True,
                    help="targets: a .npy/.csv file, an array name of the .npz data, or a column of the CSV data")
+    x = sub.add_parser("export", help="write a trained run folder (or checkpoint) as an ONNX model")
+    x.add_argument("run", type=Path, metavar="RUN", help="run folder written by `descend train`, or a checkpoint")
+    x.add_argument("--onnx", type=Path, required=True, help="the .onnx file to write")
 
 
 def _predict(args) -> int:
@@ -167,6 +170,16 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import to_onnx
+    from .train import load
+    model = load(args.run)
+    to_onnx(model, args.onnx)
+    print(f"ONNX model written to {args.onnx} (input 'input' of shape (N, {', '.join(map(str, model.input_shape))}), "
+          "output 'logits'" + (", 'probabilities')" if model.loss == "cross_entropy" else ")"))
+    return 0
+
+
 def _guarded(command):
     def run(args) -> int:
         try:
@@ -182,4 +195,4 @@ def _guarded(command):
     return run
 
 
-COMMANDS = {"predict": _guarded(_predict), "evaluate": _guarded(_evaluate)}
+COMMANDS = {"predict": _guarded(_predict), "evaluate": _guarded(_evaluate), "export": _guarded(_export)}
