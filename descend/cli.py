@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, help="run folder (default runs/<dataset>-<time>)")
     tr.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in folder RUN")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .transfer import add_transfer_arguments
+    add_transfer_arguments(tr)  # --init-from RUN --freeze N --new-head CLASSES --backbone-lr-scale S
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>)")
@@ -77,7 +79,12 @@ def _train(args) -> int:
     else:
         cfg = resolve(load_config(args.config) if args.config else {}, _flag_overrides(args))
         out = args.out or Path("runs") / f"{cfg['data']['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    final = run(cfg, out, resume=bool(args.resume), progress=False if args.quiet else True)
+    from .transfer import transfer_options
+    try:
+        transfer = transfer_options(args)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    final = run(cfg, out, resume=bool(args.resume), progress=False if args.quiet else True, transfer=transfer)
     val = final["val_accuracy"]  # None when training stopped inside its first epoch
     print(f"\n{final['dataset']}: test accuracy {final['test_accuracy']:.4f} (validation "
           f"{'—' if val is None else f'{val:.4f}'}), {final['epochs']} epochs / {final['steps']} steps in "

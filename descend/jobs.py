@@ -20,12 +20,15 @@ RUN_FILES = ("config.toml", "metrics.jsonl", "metrics.json", "checkpoint.safeten
              "lr.png")
 
 
-def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True) -> dict:
+def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True, transfer: dict | None = None) -> dict:
     """Train as ``cfg`` (a resolved config, see ``descend.config.resolve``) says, writing the run folder ``out``.
 
     The folder gets ``RUN_FILES``: the config as trained, the per-epoch metrics (JSON lines), the
     final metrics, the checkpoint and the loss / accuracy / learning-rate plots. With ``resume`` the
-    run continues from ``out``'s checkpoint. Returns the final metrics (those of metrics.json).
+    run continues from ``out``'s checkpoint. ``transfer`` (keyword arguments of
+    ``descend.transfer.transfer_model``: run, freeze, new_head, backbone_lr_scale) starts from a trained
+    run's network instead of a new one; it is recorded in the run folder as transfer.json.
+    Returns the final metrics (those of metrics.json).
     """
     from . import plots
     from .train import MetricsLog, ProgressBar, evaluate, fit
@@ -35,7 +38,16 @@ def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True) -
     d, t = cfg["data"], cfg["train"]
     X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
     rng = np.random.default_rng(t["seed"])
-    model = build_model(cfg, X.shape[1:], num_classes, rng)
+    if transfer is not None:
+        if resume:
+            raise ConfigError("--resume continues a run as it was built; drop --init-from and the transfer flags")
+        from .transfer import transfer_model
+        try:
+            model = transfer_model(input_shape=X.shape[1:], num_classes=num_classes, rng=rng, **transfer)
+        except (ValueError, FileNotFoundError) as e:  # the run to start from, or flags that do not fit it
+            raise ConfigError(f"--init-from: {e}") from None
+    else:
+        model = build_model(cfg, X.shape[1:], num_classes, rng)
     optimizer = build_optimizer(cfg)
     schedule = build_schedule(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -43,6 +55,8 @@ def run(cfg: dict, out, *, resume: bool = False, progress: bool | None = True) -
     (out / "config.toml").write_text(tomli_w.dumps(cfg))  # on resume: with any new limits from the flags
     if not resume:
         (out / "metrics.jsonl").unlink(missing_ok=True)
+    if transfer is not None:
+        (out / "transfer.json").write_text(json.dumps(transfer, indent=2) + "\n")
     stopping = build_stopping(cfg)
     ckpt = out / "checkpoint.safetensors"
     if resume and not ckpt.is_file():

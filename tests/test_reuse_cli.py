@@ -96,3 +96,25 @@ def test_bad_input_is_one_line_and_exit_2(run, tmp_path, capsys, make, args, mes
     import re
     assert re.search(message, err), err
     assert not (tmp_path / "o.txt").exists()
+
+
+def test_train_from_a_run_with_frozen_layers_and_a_new_head(tmp_path, capsys):
+    assert main(["train", "--hidden", "16,8", "--epochs", "2", "--quiet", "--out", str(tmp_path / "a")]) == 0
+    base = descend.load(tmp_path / "a")
+    theta0 = descend.pack(base.module).theta.copy()
+    assert main(["train", "--init-from", str(tmp_path / "a"), "--freeze", "2", "--new-head", "10",
+                 "--backbone-lr-scale", "0.1", "--hidden", "16,8", "--epochs", "2", "--quiet",
+                 "--out", str(tmp_path / "b")]) == 0
+    tuned = descend.load(tmp_path / "b")
+    p0, p1 = descend.pack(base.module), descend.pack(tuned.module)
+    for name in ("0.weight", "0.bias"):  # layers 0 (Linear) and 1 (ReLU) frozen: bit-identical
+        np.testing.assert_array_equal(p1.view(name), p0.view(name))
+    assert not np.array_equal(p1.view("2.weight"), p0.view("2.weight"))  # trained at lr/10
+    np.testing.assert_array_equal(descend.pack(base.module).theta, theta0)
+    capsys.readouterr()
+    assert main(["train", "--init-from", str(tmp_path / "a"), "--dataset", "iris", "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "trained on samples of shape (64,), the data have (4,)" in capsys.readouterr().err
+    assert main(["train", "--freeze", "2", "--out", str(tmp_path / "d")]) == 2
+    assert "need --init-from" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "checkpoint.safetensors").exists() and not (tmp_path / "d").exists()
