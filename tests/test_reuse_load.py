@@ -175,3 +175,4 @@ def test_a_model_with_a_custom_layer_still_checkpoints_but_cannot_be_loaded_alon
     descend.fit(model, X, y, optimizer=Adam(), epochs=1, batch_size=None, checkpoint=tmp_path / "c.safetensors")
     with pytest.raises(ValueError, match="records no architecture.*load_model"):
         descend.load(tmp_path / "c.safetensors")
+
