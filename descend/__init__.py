@@ -15,10 +15,11 @@ __version__ = "0.1.0"
 _PARTS = ("autodiff", "nn", "optim", "data", "train", "diagnose", "config")
 _NAMES = {"Tensor": "autodiff", "Parameter": "autodiff", "tensor": "autodiff", "no_grad": "autodiff",
           "pack": "nn", "Params": "nn", "summary": "nn",
-          "fit": "train", "evaluate": "train", "predict": "train", "load_model": "train"}
+          "fit": "train", "evaluate": "train", "predict": "train", "load_model": "train", "load": "train",
+          "Predictor": "train"}
 
 __all__ = ["autodiff", "nn", "optim", "data", "train", "diagnose", "config", "Tensor", "Parameter", "tensor",
-           "no_grad", "pack", "Params", "summary", "fit", "evaluate", "predict", "load_model"]
+           "no_grad", "pack", "Params", "summary", "fit", "evaluate", "predict", "load_model", "load", "Predictor"]
 
 
 def __getattr__(name):

@@ -149,11 +149,15 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--distributed", action="store_true",
                     help="data-parallel over the ranks of mpiexec: mpiexec -n 2 descend train --distributed")
+    from .transfer import add_transfer_arguments
+    add_transfer_arguments(tr)  # --init-from RUN --freeze N --new-head CLASSES --backbone-lr-scale S
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>-<suffix>)")
     add_compare_parser(sub)
     add_search_parser(sub)
+    from .serving import add_parsers
+    add_parsers(sub)  # predict, evaluate: a run folder as a model
     add_batch_size_parser(sub)
     return parser
 
@@ -265,8 +269,13 @@ def _train(args) -> int:
             raise ConfigError("--overwrite needs --out (the run folder to replace); add --out RUN")
         cfg = resolve(load_config(args.config) if args.config else {}, flags)
         out = args.out
+    from .transfer import transfer_options
+    try:
+        transfer = transfer_options(args)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     final = run(cfg, out, resume=bool(args.resume), overwrite=args.overwrite, progress=False if args.quiet else True,
-                distributed=args.distributed)
+                distributed=args.distributed, transfer=transfer)
     if final.get("rank", 0) != 0:
         return 0  # one rank reports: rank 0
     val = final["val_accuracy"]  # None when training stopped inside its first epoch
@@ -334,8 +343,9 @@ def main(argv=None) -> int:
     try:
         parser = _parser()
         args = parser.parse_args(argv)
+        from .serving import COMMANDS
         commands = {"train": _train, "doctor": _doctor, "compare": _compare, "search": _cmd_search,
-                    "batch-size": _cmd_batch_size}
+                    "batch-size": _cmd_batch_size, **COMMANDS}
         if args.command not in commands:
             raise UsageError("no command given (descend runs a command); use `descend train`, `descend doctor` or `descend compare`")
         return commands[args.command](args)

@@ -82,8 +82,8 @@ class _Started:
     """The first callback of the job: when ``fit`` has checked everything and is about to step, the run folder
     gets its config (and an overwritten run loses its old files); until then nothing in the folder changed."""
 
-    def __init__(self, out: Path, cfg: dict, *, fresh: bool):
-        self.out, self.cfg, self.fresh, self.started = out, cfg, fresh, False
+    def __init__(self, out: Path, cfg: dict, *, fresh: bool, transfer: dict | None = None):
+        self.out, self.cfg, self.fresh, self.transfer, self.started = out, cfg, fresh, transfer, False
 
     def on_fit_start(self, state):
         import tomli_w
@@ -91,6 +91,8 @@ class _Started:
             for name in RUN_FILES:
                 (self.out / name).unlink(missing_ok=True)
         (self.out / "config.toml").write_text(tomli_w.dumps(self.cfg))  # on resume: with the new limits
+        if self.transfer is not None:
+            (self.out / "transfer.json").write_text(json.dumps(self.transfer, indent=2) + "\n")
         self.started = True
 
 
@@ -108,7 +110,7 @@ def _data_name(cfg: dict) -> str:
 
 
 def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, progress: bool | None = True,
-        runs_dir="runs", on_folder=None, distributed: bool = False) -> dict:
+        runs_dir="runs", on_folder=None, distributed: bool = False, transfer: dict | None = None) -> dict:
     """Train as ``cfg`` (a resolved config, see ``descend.config.resolve``) says, writing the run folder ``out``.
 
     ``out=None`` makes a new uniquely named folder under ``runs_dir``; an ``out`` that holds a run is
@@ -117,6 +119,10 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     per-epoch metrics (JSON lines), the final metrics, the checkpoint and the loss / accuracy /
     learning-rate plots. ``on_folder(path)`` is called once the folder is known. Returns the final
     metrics (those of metrics.json) with the folder as "out".
+
+    ``transfer`` (keyword arguments of ``descend.transfer.transfer_model``: run, freeze, new_head,
+    backbone_lr_scale) starts from a trained run's network instead of a new one; it is recorded in the run
+    folder as transfer.json.
 
     ``distributed``: this process is one rank of a job started by ``mpiexec``; the ranks train
     data-parallel (``descend.train.distributed``) and rank 0 alone claims and writes the folder and shows
@@ -135,7 +141,16 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     X, y, Xv, yv, Xte, yte, num_classes, preprocess = prepare_data(cfg)
     cfg = with_schedule_total(cfg, len(X))
     rng = np.random.default_rng(t["seed"])
-    model = build_model(cfg, X.shape[1:], num_classes, rng)
+    if transfer is not None:
+        if resume:
+            raise ConfigError("--resume continues a run as it was built; drop --init-from and the transfer flags")
+        from .transfer import transfer_model
+        try:
+            model = transfer_model(input_shape=X.shape[1:], num_classes=num_classes, rng=rng, **transfer)
+        except (ValueError, FileNotFoundError) as e:  # the run to start from, or flags that do not fit it
+            raise ConfigError(f"--init-from: {e}") from None
+    else:
+        model = build_model(cfg, X.shape[1:], num_classes, rng)
     optimizer = build_optimizer(cfg)
     schedule = build_schedule(cfg)
     stopping = build_stopping(cfg)
@@ -170,7 +185,7 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     if on_folder is not None:
         on_folder(out)
     ckpt = out / CHECKPOINT
-    started, log = _Started(out, cfg, fresh=not resume), _Log(out / "metrics.jsonl")
+    started, log = _Started(out, cfg, fresh=not resume, transfer=transfer), _Log(out / "metrics.jsonl")
     try:
         history = fit(model, X, y, optimizer=optimizer, epochs=t["epochs"], steps=t["steps"] or None,
                       batch_size=batch_size, schedule=schedule, l2=t["l2"], validation=(Xv, yv), stopping=stopping,

@@ -230,11 +230,12 @@ class Parameter(Tensor):
     """A trainable leaf tensor (``requires_grad=True``) owned by a module.
 
     ``kind`` says what it is ("weight", "bias", "scale", "shift"), which masks (e.g. L2 on
-    weights only) use. Once packed into a flat vector θ (``descend.pack``), ``data`` is a view of
+    weights only) use. ``requires_grad = False`` freezes it and ``lr_scale`` multiplies its learning
+    rate (``Params.lr_scale`` gathers both into one vector over θ, which ``fit`` gives the optimizer). Once packed into a flat vector θ (``descend.pack``), ``data`` is a view of
     θ and may not be rebound: assign into it (``p.data[...] = x``) instead.
     """
 
-    __slots__ = ("kind", "_packed")
+    __slots__ = ("kind", "_packed", "lr_scale")
 
     def __init__(self, data, *, kind: str = "weight", name: str | None = None):
         arr = np.asarray(data.data if isinstance(data, Tensor) else data)
@@ -243,6 +244,7 @@ class Parameter(Tensor):
         self._packed = False
         super().__init__(arr, requires_grad=True, name=name)
         self.kind = kind
+        self.lr_scale = 1.0  # multiplier of the learning rate for this parameter (a parameter group's)
 
     def zero_grad(self) -> None:
         """Forget the gradient; a packed parameter zeroes its view of the flat gradient in place."""

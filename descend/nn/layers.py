@@ -79,6 +79,37 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
+    def freeze(self, *, running_stats: bool = True) -> "Module":
+        """Freeze every parameter of this module (``requires_grad = False``): ``fit`` keeps them bit-identical.
+
+        ``running_stats=True`` (the default, as Keras does for a frozen BatchNorm) also keeps the
+        running mean/variance of its batch-normalization layers fixed: they normalize with them in
+        training too. ``running_stats=False`` lets them go on tracking the new data's batches.
+        """
+        for p in self.parameters():
+            p.requires_grad = False
+        for _, m in self.named_modules():
+            if hasattr(m, "use_running_stats"):
+                m.use_running_stats = bool(running_stats)
+        return self
+
+    def unfreeze(self) -> "Module":
+        """Make every parameter trainable again and let batch normalization use batch statistics."""
+        for p in self.parameters():
+            p.requires_grad = True
+        for _, m in self.named_modules():
+            if hasattr(m, "use_running_stats"):
+                m.use_running_stats = False
+        return self
+
+    def set_lr_scale(self, scale: float) -> "Module":
+        """Multiply the learning rate of this module's parameters by ``scale`` (e.g. 0.1 for a backbone)."""
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
+            raise ValueError(f"lr scale must be a number ≥ 0, got {scale!r}")
+        for p in self.parameters():
+            p.lr_scale = float(scale)
+        return self
+
     def zero_grad(self) -> None:
         """Forget accumulated gradients (a packed parameter's gradient view is zeroed in place)."""
         for p in self.parameters():
@@ -126,6 +157,25 @@ class Sequential(Module):
 
     def __getitem__(self, i) -> Module:
         return list(self._modules.values())[i]
+
+    def __setitem__(self, i: int, layer: Module) -> None:
+        """Replace layer ``i`` (e.g. a new head: ``model[-1] = nn.Linear(64, 5, rng=rng)``).
+
+        The next ``pack`` (``fit`` packs) builds a new θ holding the other parameters' current values;
+        an optimizer's state is then for the old θ, so use a new optimizer. A ``Linear`` replacing a
+        ``Linear`` must take as many inputs.
+        """
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential takes Modules, got {type(layer).__name__}")
+        names = list(self._modules)
+        if not -len(names) <= i < len(names):
+            raise IndexError(f"layer index {i} is out of range for {len(names)} layers")
+        old = self._modules[names[i]]
+        if isinstance(old, Linear) and isinstance(layer, Linear) and old.in_features != layer.in_features:
+            raise ValueError(f"the new layer {i} takes {layer.in_features} inputs but the layer it replaces took "
+                             f"{old.in_features} (the previous layer's outputs); build it as "
+                             f"Linear({old.in_features}, {layer.out_features}, ...)")
+        setattr(self, names[i], layer)
 
     def __iter__(self):
         return iter(self._modules.values())

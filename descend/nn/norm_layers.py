@@ -34,6 +34,7 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", np.ones(self.num_features, np.float32))
         # data-parallel training sets a function summing an array across workers: synchronized statistics
         self.sync = None
+        self.use_running_stats = False  # True (``freeze``): normalize with the running statistics in training too
 
     def forward(self, x):
         shape = x.shape
@@ -42,7 +43,8 @@ class BatchNorm1d(Module):
                              f"{' or '.join(map(str, self.expected_ndim))} with {self.num_features} "
                              f"features on axis 1, got shape {tuple(shape)}")
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
-                            training=self.training, momentum=self.momentum, eps=self.eps, reduce=self.sync)
+                            training=self.training and not self.use_running_stats, momentum=self.momentum, eps=self.eps,
+                            reduce=self.sync)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -128,6 +128,24 @@ class Params:
                 m[e.slice] = True
         return m
 
+    def lr_scale(self) -> np.ndarray | None:
+        """The learning-rate multiplier of every value of θ: 0 where the parameter is frozen
+        (``requires_grad = False``), else its ``lr_scale``; None when every one is a trainable 1."""
+        if all(p.requires_grad and p.lr_scale == 1.0 for p in self._parameters):
+            return None
+        s = np.ones(self.theta.size)
+        for p, e in zip(self._parameters, self.layout):
+            s[e.slice] = p.lr_scale if p.requires_grad else 0.0
+        return s
+
+    def trainable(self) -> np.ndarray:
+        """Boolean mask over θ of the parameters that are not frozen."""
+        m = np.ones(self.theta.size, dtype=bool)
+        for p, e in zip(self._parameters, self.layout):
+            if not p.requires_grad:
+                m[e.slice] = False
+        return m
+
     def norms(self, of: str = "theta") -> dict[str, float]:
         """‖·‖₂ of each parameter's slice of ``theta`` or ``grad``."""
         if of not in ("theta", "grad"):

@@ -46,4 +46,4 @@ class Adagrad(Optimizer):
         clr = lr / (1.0 + self.t * self.lr_decay)
         _k().adagrad(theta, keep, g, s, dt(clr), dt(self.eps), dt(self.weight_decay), self.eps_inside)
         self.t += 1
-        return loss
+        return self._end(theta, keep, loss)

@@ -61,7 +61,7 @@ class Adam(Optimizer):
                   dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps), dt(bc2_sqrt), dt(wd), dt(decay),
                   dt(np.finfo(theta.dtype).tiny))
         self.t = t
-        return loss
+        return self._end(theta, keep, loss)
 
 
 class AdamW(Adam):
@@ -129,4 +129,4 @@ class NAdam(Optimizer):
                    dt(1.0 - b2 ** t), dt(wd), dt(decay), dt(cg), dt(cm), dt(np.finfo(theta.dtype).tiny))
         self.mu_product = mu_product
         self.t = t
-        return loss
+        return self._end(theta, keep, loss)

@@ -79,6 +79,45 @@ class Optimizer:
     def __init__(self):
         self.t = 0
         self.state: dict[str, np.ndarray] = {}
+        self.lr_scale = None  # per-parameter multipliers of the step (``set_lr_scale``); None: all 1
+
+    # ------------------------------------------------------------------ parameter groups
+    def set_lr_scale(self, scale) -> None:
+        """Per-parameter learning-rate multipliers: a θ-sized vector s ≥ 0 (None removes them).
+
+        Every optimizer honours it where its update happens: with θ₀ the value before a step and θ₁ the
+        optimizer's own result, θ ← θ₀ + s·(θ₁ − θ₀). Where s = 0 (frozen) θ₀ is put back exactly, where
+        s = 1 θ₁ is left as computed, so frozen parameters stay bit-identical under any update rule,
+        decoupled weight decay included. For the first-order methods, whose step is lr times a term
+        that does not depend on lr (SGD in the PyTorch and EWA forms, AdaGrad, RMSprop, Adam, AdamW,
+        NAdam), this is exactly the step with lr·s per parameter — PyTorch's parameter groups with
+        their own ``lr``, vectorized; a decoupled decay is scaled with it, as in PyTorch's groups. For
+        CS231n momentum, L-BFGS and Newton it scales (or, at 0, undoes) the step taken. Not part of
+        ``state_dict``: it describes the model's parameter groups, which ``fit`` sets from the model.
+        """
+        if scale is None:
+            self.lr_scale = self._frozen = self._scaled = None
+            return
+        s = np.asarray(scale, dtype=np.float64)
+        if s.ndim != 1 or not np.all(np.isfinite(s)) or np.any(s < 0):
+            raise ValueError(f"lr_scale must be a flat vector of finite values ≥ 0 over θ, got shape {s.shape} "
+                             f"with min {s.min() if s.size else None}")
+        if not np.any(s > 0):
+            raise ValueError("lr_scale is 0 for every parameter: nothing would be trained; unfreeze some "
+                             "parameters (e.g. the new head)")
+        self.lr_scale = s
+        self._frozen = np.flatnonzero(s == 0)
+        self._scaled = np.flatnonzero((s != 0) & (s != 1))
+
+    def _end(self, theta, keep, loss):
+        """Apply ``lr_scale`` to the step just taken (θ before it is in ``keep``); return ``loss``."""
+        if self.lr_scale is not None:
+            if self._scaled.size:
+                i = self._scaled
+                theta[i] = keep[i] + self.lr_scale[i].astype(theta.dtype) * (theta[i] - keep[i])
+            if self._frozen.size:
+                theta[self._frozen] = keep[self._frozen]
+        return loss
 
     # ------------------------------------------------------------------ to implement
     def step(self, theta, closure, lr=None, keep=None):  # pragma: no cover - abstract
@@ -131,6 +170,15 @@ class Optimizer:
         check_theta(theta)
         keep = self._keep(keep, theta)
         lr = self._lr(lr)
+        if self.lr_scale is not None:  # θ before the step is needed to scale it (``_end``)
+            if self.lr_scale.shape != theta.shape:
+                raise ValueError(f"lr_scale has {self.lr_scale.size} entries but theta {theta.size}; set it "
+                                 "again for this θ (set_lr_scale) or remove it (set_lr_scale(None))")
+            if keep is None:
+                if getattr(self, "_before", None) is None or self._before.shape != theta.shape \
+                        or self._before.dtype != theta.dtype:
+                    self._before = np.empty_like(theta)
+                keep = self._before
         loss, g = evaluate(closure, theta)
         return lr, keep, loss, g
 

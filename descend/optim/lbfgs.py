@@ -147,7 +147,7 @@ class LBFGS(Optimizer):
         self._d, self.step_size = d, t
         self._dirs, self._stps, self._ro = dirs, stps, ro
         self._prev_grad, self.prev_loss, self.H_diag = prev_grad, prev_loss, h_diag
-        return first_loss
+        return self._end(theta, keep, first_loss)
 
     # ------------------------------------------------------------------ state (protocol: see Optimizer)
     _nullable = ("step_size", "prev_loss")  # None until the first iteration

@@ -124,4 +124,4 @@ class Newton(Optimizer):
             p = self._solve_cg(theta, closure, g)
         theta -= (lr * p).astype(theta.dtype)
         self.t += 1
-        return loss
+        return self._end(theta, keep, loss)

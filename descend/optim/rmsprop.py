@@ -49,4 +49,4 @@ class RMSprop(Optimizer):
                      dt(1.0 - self.alpha), dt(self.eps), dt(self.weight_decay), dt(self.momentum),
                      self.eps_inside_sqrt, dt(np.finfo(theta.dtype).tiny))
         self.t += 1
-        return loss
+        return self._end(theta, keep, loss)

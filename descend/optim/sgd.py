@@ -69,7 +69,7 @@ class SGD(Optimizer):
         if self.momentum == 0.0:
             k.sgd(theta, keep, g, dt(lr), wd)
             self.t += 1
-            return loss
+            return self._end(theta, keep, loss)
         v = self._ensure_state(theta)["v"]
         mu = self.momentum
         tiny = dt(np.finfo(theta.dtype).tiny)
@@ -81,4 +81,4 @@ class SGD(Optimizer):
         else:
             k.sgd_cs231n(theta, keep, g, v, dt(lr), dt(mu), wd, tiny)
         self.t += 1
-        return loss
+        return self._end(theta, keep, loss)

@@ -3,8 +3,10 @@
 The schema (``capture`` / ``restore``): θ and the model's buffers; the optimizer's ``state_dict()``; the
 generators (shuffling, augmentation, dropout layers); the clock (epoch, step, batch in the epoch, its
 example order, lr scale, running accuracy); the history; the last good and the best θ; callbacks' state;
-the fitted preprocessing and the run's config. Arrays indexed by θ are stored with every parameter
-row-major (``Params.canonical``), whatever θ's own memory order.
+the fitted preprocessing and the run's config; the architecture (``nn.spec.describe``, when every layer
+is in its table) and the input shape and loss (``io``), so that a checkpoint alone is a model
+(``descend.load``). Arrays indexed by θ are stored with every parameter row-major
+(``Params.canonical``), whatever θ's own memory order.
 
 Written to a temporary file in the same folder, flushed and fsync'ed, then atomically renamed over
 the old checkpoint (and the folder fsync'ed), so a crash at any moment leaves the old or the new
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.preprocess import from_state_dict as _preprocess_from_state
+from ..nn.spec import describable, describe
 from .history import History
 from .state import Snapshot, generators
 
@@ -163,6 +166,10 @@ def capture(state) -> tuple[dict, dict]:
             "clock": {"epoch": state.epoch, "step": state.step, "batch": state.batch, "lr_scale": state.lr_scale,
                       "seen": state.seen, "correct": state.correct},
             "callbacks": {}, "config": state.config or {}}
+    if describable(state.model):  # a run folder is then a model: ``descend.load`` rebuilds it
+        meta["architecture"] = describe(state.model)
+    meta["io"] = {"input_shape": list(state.input_shape) if state.input_shape is not None else None,
+                  "loss": state.loss_name}
     if state.order is not None:
         arrays["order"] = state.order
     for name, snap in (("good", state.good), ("best", state.best)):

@@ -289,10 +289,12 @@ class _Run:
         self.augment = augment
         aug_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]) if augment is not None else None
         params = pack(model, dtype=dtype)
+        _set_groups(optimizer, params)
         self.state = state = FitState(model, params, optimizer, History(), rng, aug_rng, preprocess, callbacks,
                                       config or {})
         self.slices = D.batch_slices(self.n, bs, drop_last=drop_last)
         state.batches_per_epoch = len(self.slices)
+        state.input_shape, state.loss_name = tuple(X.shape[1:]), getattr(loss, "__name__", None)
         limits = [s for s in (steps, epochs * state.batches_per_epoch if epochs else None) if s]
         state.total_steps = min(limits) if limits else None
         state.save = lambda path=None: ckpt.save_checkpoint(path or checkpoint, *ckpt.capture(state))
@@ -362,6 +364,19 @@ class _Run:
             if r.restore_best and r.best_epoch(history) == len(history.epochs) - 1:
                 state.best = (state.best or Snapshot(state.params)).take(state.params, state.step)
                 history.best = {"epoch": state.epoch, r.monitor: record.get(r.monitor)}
+
+
+def _set_groups(optimizer, params) -> None:
+    """Give the optimizer the model's parameter groups (frozen parameters, lr scales) as one vector over θ."""
+    scale = params.lr_scale()
+    if scale is not None and not scale.any():
+        raise ValueError("every parameter of the model is frozen (requires_grad = False): nothing to train; "
+                         "unfreeze some, e.g. model[-1].unfreeze()")
+    if scale is not None:  # else an optimizer keeps the lr_scale its owner may have set on it
+        if not hasattr(optimizer, "set_lr_scale"):
+            raise TypeError(f"the model has frozen parameters or lr scales, but {type(optimizer).__name__} has no "
+                            "set_lr_scale(vector) to honour them; use a descend optimizer")
+        optimizer.set_lr_scale(scale)
 
 
 class _Interrupt:

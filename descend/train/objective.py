@@ -20,7 +20,7 @@ class Objective:
     """``objective() -> (J, grad)``: the loss of ``model`` on the current batch plus the lectures' L2 term.
 
     J(θ) = loss(model(x), y) + (λ/2m)·Σ‖W‖², the sum over the parameters whose kind is in ``l2_kinds``
-    (weights, not biases, by default; m = the number of training examples, CS231n / Ng). The gradient lands
+    (weights, not biases, by default; m = the number of training examples, CS231n / Ng), frozen ones excepted. The gradient lands
     in the flat ``params.grad`` (zeroed first) and is returned with J. Set the batch with ``batch(x, y)``;
     the model's output of the last evaluation is ``output`` (for the running accuracy).
     """
@@ -32,7 +32,9 @@ class Objective:
             raise ValueError(f"m (the number of training examples) must be ≥ 1, got {m}")
         self.model, self.params, self.loss = model, params, loss
         self.l2, self.m = l2, m
-        self.l2_slices = [e.slice for e in params.layout if e.kind in l2_kinds] if l2 else []
+        frozen = {e.name for e, p in zip(params.layout, model.parameters()) if not p.requires_grad}
+        # a frozen parameter takes no L2 term: its gradient stays 0 (its penalty is a constant)
+        self.l2_slices = [e.slice for e in params.layout if e.kind in l2_kinds and e.name not in frozen] if l2 else []
         self.x = self.y = self.output = None
 
     def batch(self, x, y) -> None:

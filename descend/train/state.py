@@ -79,3 +79,5 @@ class FitState:
     best: Snapshot | None = None  # early stopping's best epoch
     stop: bool = False
     save: Callable | None = field(default=None, repr=False)
+    input_shape: tuple | None = None  # one sample's shape and the loss's name: what ``descend.load`` needs
+    loss_name: str | None = None
