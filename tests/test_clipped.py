@@ -62,3 +62,20 @@ def test_clip_norm_from_the_cli_changes_training_and_resumes_bit_identically(tmp
                  str(tmp_path / "bad")]) == 2
     assert "train.clip_norm = 1.0: gradient clipping cannot wrap LBFGS" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_clipping_keeps_frozen_layers_fixed():
+    """A frozen layer stays bit-identical when the optimizer is wrapped in ``Clipped`` (the lr scale passes through)."""
+    import numpy as np
+    from descend import nn, pack
+    from descend.optim import Adam
+    from descend.optim.clipped import Clipped
+    from descend.train import fit
+    r = np.random.default_rng(0)
+    X, y = r.standard_normal((64, 5)).astype(np.float32), r.integers(0, 3, 64)
+    model = nn.Sequential(nn.Linear(5, 8, rng=r), nn.ReLU(), nn.Linear(8, 3, rng=r))
+    model[0].freeze()
+    before, head = pack(model).view("0.weight").copy(), pack(model).view("2.weight").copy()
+    fit(model, X, y, optimizer=Clipped(Adam(lr=0.1, weight_decay=0.0), max_norm=0.5), epochs=2, batch_size=16)
+    assert np.array_equal(pack(model).view("0.weight"), before)
+    assert not np.array_equal(pack(model).view("2.weight"), head)  # while the head trained

@@ -46,6 +46,10 @@ class Clipped:
             return self.optimizer.step(theta, clipped, lr)
         return self.optimizer.step(theta, clipped, lr, keep=keep)
 
+    def set_lr_scale(self, scale) -> None:
+        """Per-parameter step multipliers (frozen layers, parameter groups): the wrapped optimizer's."""
+        self.optimizer.set_lr_scale(scale)
+
     def state_dict(self, *args, **kwargs) -> dict:
         return self.optimizer.state_dict(*args, **kwargs)
 
