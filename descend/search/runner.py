@@ -23,6 +23,9 @@ __all__ = ["run_search", "make_executor", "DASK_TIMEOUT"]
 
 DASK_TIMEOUT = 10  # seconds to wait for a Dask scheduler to answer
 
+# what the local pool's server imports once for every worker: the trial, the training loop, the datasets' loaders
+PRELOAD = ["descend.search.trial", "descend.train", "descend.optim", "numba", "sklearn.datasets", "threadpoolctl"]
+
 
 @contextlib.contextmanager
 def make_executor(kind: str = "local", workers: int = 1):
@@ -38,9 +41,11 @@ def make_executor(kind: str = "local", workers: int = 1):
         return
     if kind == "local":
         import multiprocessing
-        # spawn: a fresh interpreter per worker (forking a process with live BLAS/Numba threads can hang)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=pin_threads, initargs=(threads,)) as pool:
+        # forkserver: workers fork from a clean server process (never from this one, whose BLAS/Numba threads
+        # may be live) that imported the trial's code once, so a worker starts without re-importing it
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=pin_threads, initargs=(threads,)) as pool:
             yield pool, None
         return
     from dask.distributed import Client, LocalCluster
