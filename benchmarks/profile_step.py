@@ -17,9 +17,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import threads  # noqa: E402
+from bench_train import mlp  # noqa: E402  (the same network as the epoch benchmark)
 
 from descend import data as D  # noqa: E402
-from descend import nn, pack  # noqa: E402
+from descend import pack  # noqa: E402
 from descend.optim import Adam  # noqa: E402
 from descend.train import Objective  # noqa: E402
 
@@ -39,14 +40,6 @@ def best(fns: dict, *, number: int, repeat: int = 15) -> dict:
                 fn()
             out[k] = min(out[k], (time.perf_counter() - t) / number)
     return out
-
-
-def mlp(sizes, seed=0):
-    rng = np.random.default_rng(seed)
-    layers = []
-    for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b, rng=rng), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
 
 
 def products(sizes, bs):

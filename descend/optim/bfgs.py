@@ -2,8 +2,8 @@
 import numpy as np
 
 from .base import Optimizer, check_theta, evaluate
-from .linesearch import LINE_SEARCHES, backtracking, strong_wolfe
-from ..common.validate import choice, nonnegative, positive, positive_int
+from .linesearch import backtracking, set_search_settings, strong_wolfe
+from ..common.validate import positive_int
 
 __all__ = ["BFGS", "MAX_SIZE"]
 
@@ -52,12 +52,8 @@ class BFGS(Optimizer):
     def __init__(self, *, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
                  line_search="strong_wolfe", max_size=MAX_SIZE):
         super().__init__()
-        self.lr = positive("lr", lr)
-        self.max_iter = positive_int("max_iter", max_iter)
-        self.max_eval = self.max_iter * 5 // 4 if max_eval is None else positive_int("max_eval", max_eval)
-        self.tolerance_grad = nonnegative("tolerance_grad", tolerance_grad)
-        self.tolerance_change = nonnegative("tolerance_change", tolerance_change)
-        self.line_search = choice("line_search", line_search, LINE_SEARCHES)
+        set_search_settings(self, lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                            tolerance_change=tolerance_change, line_search=line_search)
         self.max_size = positive_int("max_size", max_size)
         self.func_evals = 0
         self._H = None

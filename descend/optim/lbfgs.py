@@ -2,8 +2,8 @@
 import numpy as np
 
 from .base import Optimizer, check_theta, evaluate
-from .linesearch import LINE_SEARCHES, backtracking, strong_wolfe
-from ..common.validate import choice, nonnegative, positive, positive_int
+from .linesearch import backtracking, set_search_settings, strong_wolfe
+from ..common.validate import positive_int
 
 __all__ = ["LBFGS"]
 
@@ -42,13 +42,9 @@ class LBFGS(Optimizer):
     def __init__(self, *, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
                  history_size=100, line_search="strong_wolfe"):
         super().__init__()
-        self.lr = positive("lr", lr)
-        self.max_iter = positive_int("max_iter", max_iter)
-        self.max_eval = self.max_iter * 5 // 4 if max_eval is None else positive_int("max_eval", max_eval)
-        self.tolerance_grad = nonnegative("tolerance_grad", tolerance_grad)
-        self.tolerance_change = nonnegative("tolerance_change", tolerance_change)
+        set_search_settings(self, lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                            tolerance_change=tolerance_change, line_search=line_search)
         self.history_size = positive_int("history_size", history_size)
-        self.line_search = choice("line_search", line_search, LINE_SEARCHES)
         self.step_size = None
         self.H_diag = 1.0
         self.prev_loss = None

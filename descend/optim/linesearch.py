@@ -3,9 +3,21 @@ import math
 
 import numpy as np
 
-__all__ = ["LINE_SEARCHES", "strong_wolfe", "backtracking"]
+from ..common.validate import choice, nonnegative, positive, positive_int
+
+__all__ = ["LINE_SEARCHES", "strong_wolfe", "backtracking", "set_search_settings"]
 
 LINE_SEARCHES = ("strong_wolfe", "backtracking", None)
+
+
+def set_search_settings(opt, *, lr, max_iter, max_eval, tolerance_grad, tolerance_change, line_search) -> None:
+    """Check and set on ``opt`` the settings L-BFGS and BFGS share (same meaning, same defaults)."""
+    opt.lr = positive("lr", lr)
+    opt.max_iter = positive_int("max_iter", max_iter)
+    opt.max_eval = opt.max_iter * 5 // 4 if max_eval is None else positive_int("max_eval", max_eval)
+    opt.tolerance_grad = nonnegative("tolerance_grad", tolerance_grad)
+    opt.tolerance_change = nonnegative("tolerance_change", tolerance_change)
+    opt.line_search = choice("line_search", line_search, LINE_SEARCHES)
 
 
 def _cubic_minimizer(x1, f1, g1, x2, f2, g2, lo=None, hi=None):
