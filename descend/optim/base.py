@@ -79,7 +79,7 @@ class Optimizer:
     def __init__(self):
         self.t = 0
         self.state: dict[str, np.ndarray] = {}
-        self.lr_scale = None  # per-parameter multipliers of the step (``set_lr_scale``); None: all 1
+        self.lr_scale = self._runs = None  # per-parameter step multipliers (``set_lr_scale``); None: all 1
 
     # ------------------------------------------------------------------ parameter groups
     def set_lr_scale(self, scale) -> None:
@@ -96,7 +96,7 @@ class Optimizer:
         ``state_dict``: it describes the model's parameter groups, which ``fit`` sets from the model.
         """
         if scale is None:
-            self.lr_scale = self._frozen = self._scaled = None
+            self.lr_scale = self._runs = None
             return
         s = np.asarray(scale, dtype=np.float64)
         if s.ndim != 1 or not np.all(np.isfinite(s)) or np.any(s < 0):
@@ -106,17 +106,23 @@ class Optimizer:
             raise ValueError("lr_scale is 0 for every parameter: nothing would be trained; unfreeze some "
                              "parameters (e.g. the new head)")
         self.lr_scale = s
-        self._frozen = np.flatnonzero(s == 0)
-        self._scaled = np.flatnonzero((s != 0) & (s != 1))
+        # a parameter's scale is one value: runs of equal scale (≠ 1) are contiguous slices of θ, so the step
+        # is rescaled in place, with no index arrays or temporaries per step
+        cuts = np.flatnonzero(np.diff(s)) + 1
+        self._runs = [(slice(int(a), int(b)), float(s[a])) for a, b in zip(np.r_[0, cuts], np.r_[cuts, s.size])
+                      if s[a] != 1.0]
 
     def _end(self, theta, keep, loss):
         """Apply ``lr_scale`` to the step just taken (θ before it is in ``keep``); return ``loss``."""
         if self.lr_scale is not None:
-            if self._scaled.size:
-                i = self._scaled
-                theta[i] = keep[i] + self.lr_scale[i].astype(theta.dtype) * (theta[i] - keep[i])
-            if self._frozen.size:
-                theta[self._frozen] = keep[self._frozen]
+            for sl, c in self._runs:
+                t, k = theta[sl], keep[sl]
+                if c == 0.0:  # frozen: θ₀ exactly
+                    np.copyto(t, k)
+                else:  # θ₀ + s·(θ₁ − θ₀), in θ's dtype
+                    t -= k
+                    t *= c
+                    t += k
         return loss
 
     # ------------------------------------------------------------------ to implement
