@@ -22,31 +22,14 @@ class DataError(ValueError):
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
-    """(values as float64 (N, D), the header's column names or None). A first row that is not all numbers is a header."""
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
-    cells = [c.strip() for c in first.rstrip("\r\n").split(",")]
+    """(values as float64 (N, D), the header's column names or None), read by ``descend.data.files.read_csv``."""
+    from .data.files import read_csv
     try:
-        [float(c) for c in cells]
-        header = None
-    except ValueError:
-        header = cells
-    try:
-        values = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, ndmin=2, dtype=np.float64)
+        header, table = read_csv(path)
+        return table.astype(np.float64), header
     except ValueError as e:
         raise DataError(f"{path}: not a CSV of numbers ({e}); give numeric columns only, with an optional "
                         "header row") from None
-    if values.size == 0:
-        raise DataError(f"{path} holds no rows of data")
-    return values, header
-
-
-def _column(path: Path, header: list[str] | None, values: np.ndarray, name: str) -> int | None:
-    if header is not None and name in header:
-        return header.index(name)
-    if name.lstrip("-").isdigit() and -values.shape[1] <= int(name) < values.shape[1]:
-        return int(name) % values.shape[1]
-    return None
 
 
 def read_array(path, *, key: str = "X") -> np.ndarray:
@@ -88,8 +71,9 @@ def read_target(data_path, target: str) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"--target {target!r}: no such file, and {data_path} holds no array of that name "
                             f"(it holds {list(z.files)})")
     if data_path.suffix == ".csv":
+        from .data.files import column_index
         values, header = _read_csv(data_path)
-        col = _column(data_path, header, values, target)
+        col = column_index(header, values.shape[1], target)
         if col is None:
             raise DataError(f"--target {target!r}: no such file, and not a column of {data_path} (columns: "
                             f"{header if header else f'0..{values.shape[1] - 1}'})")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_table", "load_file_dataset"]
+__all__ = ["load_table", "load_file_dataset", "read_csv", "column_index"]
 
 SUFFIXES = (".npz", ".npy", ".csv")
 
@@ -30,7 +30,7 @@ def load_table(path, *, target: str = "") -> tuple[np.ndarray, np.ndarray]:
     elif suffix == ".npy":
         X, y = _columns(path, _npy(path), target, header=None)
     else:
-        header, table = _csv(path)
+        header, table = read_csv(path)
         X, y = _columns(path, table, target, header=header)
     if len(X) == 0:
         raise ValueError(f"data file {path} holds 0 samples (an empty table); give a file with data")
@@ -99,20 +99,42 @@ def _npy(path: Path) -> np.ndarray:
     return a
 
 
-def _csv(path: Path):
+def read_csv(path) -> tuple[list[str] | None, np.ndarray]:
+    """(the header's column names, or None when the first row is all numbers; the cells (N, D) as strings)."""
     import csv
-    with open(path, newline="") as f:
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.reader(f) if r]
-    if len(rows) < 2:
-        raise ValueError(f"data file {path} has no data rows (a header and at least one row are needed); "
-                         "give a CSV with a header line")
-    header, body = rows[0], rows[1:]
-    widths = {len(r) for r in body}
-    if widths != {len(header)}:
-        bad = next(i for i, r in enumerate(body, 2) if len(r) != len(header))
-        raise ValueError(f"data file {path}: line {bad} has {len(body[bad - 2])} fields but the header has "
-                         f"{len(header)} (a ragged table); fix that line")
-    return [h.strip() for h in header], np.array(body, dtype=object)
+    header = [h.strip() for h in rows[0]] if rows and not all(_is_number(c) for c in rows[0]) else None
+    body = rows[1:] if header is not None else rows
+    if not body:
+        raise ValueError(f"data file {path} has no data rows; give a CSV with at least one row (after an "
+                         "optional header line)")
+    width = len(header) if header is not None else len(body[0])
+    bad = next((i for i, r in enumerate(body) if len(r) != width), None)
+    if bad is not None:
+        line = bad + (2 if header is not None else 1)
+        raise ValueError(f"data file {path}: line {line} has {len(body[bad])} fields but the "
+                         f"{'header' if header is not None else 'first line'} has {width} (a ragged table); "
+                         "fix that line")
+    return header, np.array(body, dtype=object)
+
+
+def column_index(header: list[str] | None, width: int, target: str) -> int | None:
+    """The column ``target`` names: a header name, or a (negative allowed) 0-based index; None if neither."""
+    if header is not None and target in header:
+        return header.index(target)
+    if str(target).lstrip("-").isdigit() and -width <= int(target) < width:
+        return int(target) % width
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _columns(path: Path, table: np.ndarray, target: str, *, header):
@@ -120,11 +142,8 @@ def _columns(path: Path, table: np.ndarray, target: str, *, header):
         where = "a column name or number" if header is not None else "a column number"
         raise ValueError(f"data file {path} needs --target (which column holds the labels: {where}); "
                          f"e.g. --target {header[-1] if header else table.shape[1] - 1}")
-    if header is not None and target in header:
-        col = header.index(target)
-    elif str(target).lstrip("-").isdigit() and -table.shape[1] <= int(target) < table.shape[1]:
-        col = int(target) % table.shape[1]
-    else:
+    col = column_index(header, table.shape[1], target)
+    if col is None:
         known = f"the columns are {header}" if header is not None else f"it has {table.shape[1]} columns"
         raise ValueError(f"data file {path} has no column {target!r} ({known}); choose one with --target")
     X = np.delete(table, col, axis=1)
