@@ -55,17 +55,17 @@ def descend_epoch(X, y, sizes, bs, steps=None, **kw):
 def guard_costs(X, y, sizes, bs, repeat=7) -> None:
     """What the divergence guard costs an epoch: θ kept every SNAPSHOT_EVERY steps (the default) and every
     step, against no guard (``divergence=None``); interleaved rounds, medians of the per-round ratios."""
-    from descend.train import loop
+    from descend.train import guard
 
-    default = loop.SNAPSHOT_EVERY
+    default = guard.SNAPSHOT_EVERY
 
     def every(k):
         def run():
-            loop.SNAPSHOT_EVERY = k
+            guard.SNAPSHOT_EVERY = k
             try:
                 return descend_epoch(X, y, sizes, bs)
             finally:
-                loop.SNAPSHOT_EVERY = default
+                guard.SNAPSHOT_EVERY = default
         return run
 
     times = interleaved({"none": lambda: descend_epoch(X, y, sizes, bs, divergence=None),

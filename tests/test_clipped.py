@@ -79,3 +79,14 @@ def test_clipping_keeps_frozen_layers_fixed():
     fit(model, X, y, optimizer=Clipped(Adam(lr=0.1, weight_decay=0.0), max_norm=0.5), epochs=2, batch_size=16)
     assert np.array_equal(pack(model).view("0.weight"), before)
     assert not np.array_equal(pack(model).view("2.weight"), head)  # while the head trained
+
+
+def test_clipped_passes_keep_through_so_the_loop_keeps_its_fused_snapshots():
+    import numpy as np
+    from descend.optim import SGD
+    from descend.optim.clipped import Clipped
+    theta = np.array([1.0, -2.0], np.float32)
+    keep = np.empty_like(theta)
+    Clipped(SGD(lr=0.1), max_norm=1.0).step(theta, lambda: (0.0, np.array([3.0, 4.0], np.float32)), keep=keep)
+    assert np.array_equal(keep, [1.0, -2.0])  # θ before the step
+    np.testing.assert_allclose(theta, [1.0 - 0.1 * 0.6, -2.0 - 0.1 * 0.8], rtol=1e-6)  # g clipped to norm 1

@@ -170,3 +170,30 @@ def test_everything_frozen_is_refused_before_anything_changes():
         o = optim.Adam()
         o.set_lr_scale(np.ones(3))
         o.step(np.zeros(4), lambda: (0.0, np.zeros(4)))
+
+
+def test_bfgs_keeps_frozen_parameters_fixed():
+    """BFGS ends its step through the same lr-scale mechanism as the other optimizers."""
+    from descend.optim import BFGS
+    theta = np.array([1.0, 2.0, -1.0])
+    opt = BFGS(max_iter=3)
+    opt.set_lr_scale(np.array([0.0, 1.0, 1.0]))
+    opt.step(theta, lambda: (float(theta @ theta), 2 * theta.copy()))
+    assert theta[0] == 1.0 and abs(theta[1]) < 1e-6 and abs(theta[2]) < 1e-6  # x² minimized in the free ones
+
+
+def test_a_second_fit_after_unfreezing_trains_the_unfrozen_layer():
+    """The optimizer's groups come from the model at every fit: an earlier fit's frozen layer is not kept frozen."""
+    from descend import nn, pack
+    from descend.optim import Adam
+    from descend.train import fit
+    r = np.random.default_rng(0)
+    X, y = r.standard_normal((40, 4)).astype(np.float32), r.integers(0, 2, 40)
+    model = nn.Sequential(nn.Linear(4, 6, rng=r), nn.ReLU(), nn.Linear(6, 2, rng=r))
+    opt = Adam(lr=0.05)
+    model[0].freeze()
+    fit(model, X, y, optimizer=opt, epochs=1, batch_size=20)
+    model[0].unfreeze()
+    before = pack(model).view("0.weight").copy()
+    fit(model, X, y, optimizer=opt, epochs=1, batch_size=20)
+    assert not np.array_equal(pack(model).view("0.weight"), before)

@@ -235,8 +235,8 @@ def _last_good(rec, diverged_at: int, every: int) -> np.ndarray:
 @pytest.mark.parametrize("high, reason", [(1e3, r"loss exceeded 3 × initial loss \(.* → .*\) at step 8: diverged"),
                                           (1e30, r"loss became nan at step 8: diverged")])
 def test_divergence_keeps_the_last_good_theta(monkeypatch, high, reason, every):
-    from descend.train import loop
-    monkeypatch.setattr(loop, "SNAPSHOT_EVERY", every)
+    from descend.train import guard
+    monkeypatch.setattr(guard, "SNAPSHOT_EVERY", every)
     rec, model = Recorder(), mlp()
     lr = lambda step: high if step == 6 else 0.05  # noqa: E731  (step 7 jumps; its result's loss is bad)
     with warnings.catch_warnings():

@@ -48,7 +48,7 @@ class Optimizer:
     """Base of every optimizer: ``step(theta, closure, lr=None, keep=None) -> loss`` on a flat θ updated in place.
 
     **State protocol** — the only way code outside ``descend.optim`` reads, saves or restores an optimizer
-    (checkpoints, resume, the training loop's replay anchors):
+    (checkpoints, resume, the diagnostics' probes):
 
     - ``init_state(theta)``: create the state for this θ now rather than at the first step (idempotent;
       optional — ``step`` creates it too). Lets a caller allocate snapshots of the state up front.
@@ -75,6 +75,7 @@ class Optimizer:
 
     _hyper: tuple = ()
     _scalars: tuple = ()
+    accepts_keep = True  # step(..., keep=) writes θ before the update (the training loop's snapshots)
 
     def __init__(self):
         self.t = 0

@@ -57,7 +57,7 @@ class BFGS(Optimizer):
         self.max_size = positive_int("max_size", max_size)
         self.func_evals = 0
         self._H = None
-        self._scaled = False  # H₀ = I has been scaled by the first update (it is inside H after that)
+        self._h_scaled = False  # H₀ = I has been scaled by the first update (it is inside H after that)
 
     # ------------------------------------------------------------------ the iteration
     def step(self, theta, closure, lr=None, keep=None):
@@ -115,16 +115,16 @@ class BFGS(Optimizer):
                 break
             if np.max(np.abs(s)) <= self.tolerance_change or abs(loss - prev_loss) < self.tolerance_change:
                 break
-        return first_loss
+        return self._end(theta, keep, first_loss)
 
     def _update(self, H, s, y):
         """The BFGS rank-two update of the inverse Hessian, in place (N&W eq. 6.17, expanded)."""
         ys = float(y @ s)
         if ys <= 1e-10:
             return
-        if not self._scaled:
+        if not self._h_scaled:
             H *= ys / float(y @ y)
-            self._scaled = True
+            self._h_scaled = True
         hy = H @ y
         H += ((ys + float(y @ hy)) / (ys * ys)) * np.outer(s, s)
         H -= (np.outer(hy, s) + np.outer(s, hy)) / ys
@@ -149,7 +149,7 @@ class BFGS(Optimizer):
 
     def state_dict(self, *, out=None) -> dict:
         d = super().state_dict(out=out)
-        d["scaled"] = bool(self._scaled)
+        d["scaled"] = bool(self._h_scaled)
         return d
 
     def _state_arrays(self):
@@ -162,7 +162,7 @@ class BFGS(Optimizer):
         if isinstance(d, dict) and "scaled" not in d:
             raise ValueError("entry 'scaled' is missing from the BFGS state")
         super().load_state_dict(rest)
-        self._scaled = bool(d["scaled"])
+        self._h_scaled = bool(d["scaled"])
 
     def _load_buffers(self, fresh, d):
         if "H" not in d:

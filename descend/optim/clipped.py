@@ -14,6 +14,8 @@ __all__ = ["Clipped"]
 
 
 class Clipped:
+    accepts_keep = True  # step(..., keep=): the wrapped optimizer writes θ before its update in its own pass
+
     """``optimizer`` stepping on gradients clipped to ‖g‖₂ ≤ ``max_norm`` (Pascanu et al. 2013).
 
         g ← g · max_norm / (‖g‖ + 1e-6)  if ‖g‖ > max_norm;  then the optimizer's own update with g.
@@ -42,8 +44,6 @@ class Clipped:
             loss, grad = closure()
             clip_grad_norm_(grad, self.max_norm)
             return loss, grad
-        if keep is None:
-            return self.optimizer.step(theta, clipped, lr)
         return self.optimizer.step(theta, clipped, lr, keep=keep)
 
     def set_lr_scale(self, scale) -> None:

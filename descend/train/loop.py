@@ -20,19 +20,16 @@ from .. import data as D
 from ..autodiff import no_grad
 from ..nn import BatchNorm1d, Dropout, pack
 from ..nn import functional as F
-from ..optim import Optimizer
 from . import checkpoint as ckpt
 from .evaluate import _CLASSIFICATION, evaluate
 from .history import History
 from .objective import Objective
+from .guard import SNAPSHOT_EVERY, Guard
 from .state import FitState, Snapshot
 from .stopping import AnyOf, Divergence, EarlyStopping, MaxEpochs, MaxSteps, TimeLimit
 
 __all__ = ["fit", "FitState", "SNAPSHOT_EVERY"]
 
-# Divergence rolls back to the last good θ kept every this many steps: the optimizer writes θ into the
-# snapshot in its own pass, so keeping it costs a fraction of a copy per step (benchmarks/NOTES.md).
-SNAPSHOT_EVERY = 10
 
 
 def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int | None = None,
@@ -172,55 +169,6 @@ def _output_width(model, x) -> int:
         model.train(was_training)
 
 
-class _Guard:
-    """The optimizer step with divergence's rollback and ‖Δθ‖: θ before a step is kept only when needed.
-
-    Every ``SNAPSHOT_EVERY`` steps the optimizer writes θ before its update into a candidate snapshot
-    (buffers copied just before); when that step's loss — the loss *of that θ* — is good, the candidate
-    becomes the last good θ. A diverging loss puts the last good θ back.
-    """
-
-    def __init__(self, state: FitState, rule: Divergence | None, needs_change: bool):
-        self.state, self.rule, self.diverged = state, rule, False
-        self.fused = isinstance(state.optimizer, Optimizer)  # a user's own optimizer may lack step(keep=)
-        if rule is not None and state.good is None:
-            state.good = Snapshot(state.params)
-        self.candidate = Snapshot(state.params) if rule is not None else None
-        self.before = np.empty_like(state.params.theta) if needs_change else None
-        self.snapped = False
-
-    def step(self, objective: Objective, lr: float) -> float:
-        state, theta = self.state, self.state.params.theta
-        self.snapped = self.rule is not None and (state.step % SNAPSHOT_EVERY == 0 or state.good.step < 0)
-        if self.snapped:
-            self.candidate.take(state.params, state.step, theta=False)  # buffers now; θ comes from the step
-        keep = self.before if self.before is not None else (self.candidate.theta if self.snapped else None)
-        if keep is not None and not self.fused:
-            np.copyto(keep, theta)
-        if self.fused:
-            value = state.optimizer.step(theta, objective, lr=lr, keep=keep)
-        else:
-            value = state.optimizer.step(theta, objective, lr=lr)
-        if self.snapped and keep is self.before:
-            np.copyto(self.candidate.theta, self.before)
-        return value
-
-    def check(self, value: float) -> str | None:
-        """After a step: the divergence reason (θ rolled back), or None; records ‖Δθ‖ when a rule needs it."""
-        state = self.state
-        if self.rule is not None:
-            reason = self.rule.check(value, state.history.initial_loss, state.step)
-            if reason:
-                (state.good if state.good.step >= 0 else self.candidate).put(state.params)
-                self.diverged = True
-                return reason
-            if self.snapped:  # the candidate's θ has just shown a good loss
-                state.good, self.candidate = self.candidate, state.good
-        if self.before is not None:
-            state.history.param_change.append(float(np.linalg.norm(state.params.theta - self.before)))
-        return None
-
-
 class _Run:
     """Everything ``fit`` sets up before its first step: checked inputs, rules, the objective, the state."""
 
@@ -307,7 +255,7 @@ class _Run:
             self.slices, self.evaluate, self.objective = distributed.prepare(state, self.slices, sig, loss=loss,
                                                                              kind=kind, l2=l2, l2_kinds=l2_kinds)
         needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
-        self.guard = _Guard(state, Divergence(divergence) if divergence else None, needs_change)
+        self.guard = Guard(state, Divergence(divergence) if divergence else None, needs_change)
         self.schedule, self.schedule_unit, self.epoch_origin = schedule, schedule_unit, epoch_origin
         self.resumed = loaded is not None
         model.train()
@@ -367,16 +315,17 @@ class _Run:
 
 
 def _set_groups(optimizer, params) -> None:
-    """Give the optimizer the model's parameter groups (frozen parameters, lr scales) as one vector over θ."""
+    """Give the optimizer the model's parameter groups (frozen parameters, lr scales) as one vector over θ —
+    or None, which clears the groups of an earlier fit (a layer unfrozen since must train)."""
     scale = params.lr_scale()
-    if scale is not None and not scale.any():
+    if scale is not None and not scale.any():  # said in the model's words before the optimizer's own check
         raise ValueError("every parameter of the model is frozen (requires_grad = False): nothing to train; "
                          "unfreeze some, e.g. model[-1].unfreeze()")
-    if scale is not None:  # else an optimizer keeps the lr_scale its owner may have set on it
-        if not hasattr(optimizer, "set_lr_scale"):
-            raise TypeError(f"the model has frozen parameters or lr scales, but {type(optimizer).__name__} has no "
-                            "set_lr_scale(vector) to honour them; use a descend optimizer")
+    if hasattr(optimizer, "set_lr_scale"):
         optimizer.set_lr_scale(scale)
+    elif scale is not None:
+        raise TypeError(f"the model has frozen parameters or lr scales, but {type(optimizer).__name__} has no "
+                        "set_lr_scale(vector) to honour them; use a descend optimizer")
 
 
 class _Interrupt:

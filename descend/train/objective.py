@@ -41,11 +41,6 @@ class Objective:
         """The batch the next evaluations use."""
         self.x, self.y = x, y
 
-    def penalty(self) -> float:
-        """(λ/2m)·Σ‖W‖² at the current θ."""
-        theta, c = self.params.theta, self.l2 / self.m
-        return sum(0.5 * c * float(np.dot(theta[sl], theta[sl])) for sl in self.l2_slices)
-
     def data_loss(self, *, scale: float = 1.0) -> float:
         """Zero the gradient, run the model and backpropagate ``scale`` × the batch's loss; return that value.
 
