@@ -292,3 +292,16 @@ def test_column_major_weights_train_as_row_major_ones():
         nn.cross_entropy(model(Tensor(x)), y).backward()
         grads.append(params.canonical(params.grad).copy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7)
+
+
+def test_packing_a_packed_model_again_returns_the_same_theta_even_after_a_grad_was_rebound():
+    from descend import nn, pack
+    r = np.random.default_rng(0)
+    m = nn.Sequential(nn.Linear(300, 200, rng=r), nn.ReLU(), nn.Linear(200, 10, rng=r))
+    p = pack(m)
+    m[0].weight.grad = None  # e.g. a user clearing a gradient
+    q = pack(m)
+    assert q.theta is p.theta and q.grad is p.grad and q.layout == p.layout
+    q.zero_grad()  # the view is re-attached to the flat gradient
+    assert np.shares_memory(m[0].weight.grad, q.grad)
+    assert pack(m, dtype=np.float64).theta is not p.theta  # another dtype: a new θ

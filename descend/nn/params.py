@@ -209,36 +209,27 @@ def pack(model, *, dtype=None) -> Params:
         theta[e.slice] = p.data.ravel(order=e.order)
         p._data = e.view(theta)
         p.grad = e.view(grad)
-        p._packed = True
         p.name = name
         p._grad_zero = True
         layout.append(e)
         offset += n
+    token = (theta, grad, tuple(layout))  # what a later pack of the same parameters returns (_packed_already)
+    for _, p in named:
+        p._packed = token
     for mod_name, module in model.named_modules():
         for b in module._buffers:
             arr = getattr(module, b)
             if arr.dtype != dtype:
                 module.register_buffer(b, arr.astype(dtype))
-    return Params(model, theta, grad, tuple(layout), tuple(p for _, p in named))
+    return Params(model, theta, grad, token[2], tuple(p for _, p in named))
 
 
 def _packed_already(model, named, dtype) -> Params | None:
-    """``Params`` over the θ an earlier ``pack`` of exactly these parameters made, if it still holds them all."""
-    first = named[0][1]
-    theta, grad = first.data.base, first.grad.base if first.grad is not None else None
-    if theta is None or grad is None or theta.dtype != dtype or theta.ndim != 1 or grad.shape != theta.shape:
+    """``Params`` over the θ an earlier ``pack`` of exactly these parameters made (each parameter holds that
+    packing's (theta, grad, layout) in ``_packed``), or None if they were never packed together in ``dtype``."""
+    token = named[0][1]._packed
+    if not token or token[0].dtype != dtype or len(token[2]) != len(named):
         return None
-    start, itemsize = theta.__array_interface__["data"][0], theta.itemsize
-    layout, offset = [], 0
-    for name, p in named:
-        d = p.data
-        if not p._packed or d.base is not theta or p.grad is None or p.grad.base is not grad:
-            return None
-        if (d.__array_interface__["data"][0] - start) // itemsize != offset:
-            return None
-        order = "F" if d.ndim > 1 and d.flags.f_contiguous and not d.flags.c_contiguous else "C"
-        layout.append(Entry(name, tuple(d.shape), offset, d.size, p.kind, order))
-        offset += d.size
-    if offset != theta.size:
+    if any(p._packed is not token or e.name != name for (name, p), e in zip(named, token[2])):
         return None
-    return Params(model, theta, grad, tuple(layout), tuple(p for _, p in named))
+    return Params(model, token[0], token[1], token[2], tuple(p for _, p in named))
