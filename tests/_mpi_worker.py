@@ -52,7 +52,9 @@ def train(spec, distributed=None, callbacks=()):
     params = nn.pack(m)
     buffers = {k: np.array(v) for k, v in params.buffers().items()}
     state = {k: v for k, v in opt.state_dict().items() if isinstance(v, np.ndarray)}
-    record = {"step_loss": hist.step_loss, "epochs": hist.epochs, "steps": hist.steps}
+    record = {"step_loss": hist.step_loss, "epochs": hist.epochs, "steps": hist.steps,
+              # fit lends BatchNorm the all-reduce for the run only: nothing collective stays on the model
+              "still_synced": any(getattr(mod, "sync", None) is not None for _, mod in m.named_modules())}
     return params.theta.copy(), state, buffers, record
 
 

@@ -78,6 +78,7 @@ def test_ranks_equal_one_process_float64(tmp_path, ranks):
     assert res.returncode == 0, res.stderr
     for i, spec in enumerate(SPECS64):
         assert_same_run(tmp_path / "r", i, spec, rtol=RTOL.get(spec["optimizer"], 1e-10))
+        assert load(tmp_path / "r", i)[1]["still_synced"] is False
     assert_same_run(tmp_path / "r", 4, specs[4], rtol=1e-5)
     # negative control: per-rank BatchNorm statistics are not the one-process statistics
     theta, *_ = W.train(specs[5])

@@ -120,11 +120,12 @@ class Distributed:
             out.append(slice(start, start + base + (self.rank < extra)))
         return out
 
-    def attach(self, model) -> None:
-        """Set every BatchNorm layer's synchronization (the global batch's statistics) or clear it."""
+    def attach(self, model, on: bool = True) -> None:
+        """Set every BatchNorm layer's synchronization (the global batch's statistics), or clear it (``on=False``:
+        ``fit`` does so when it ends, so the model never keeps a collective once the run is over)."""
         for _, m in model.named_modules():
             if isinstance(m, BatchNorm1d):
-                m.sync = self.sum if self.sync_batchnorm and self.size > 1 else None
+                m.sync = self.sum if on and self.sync_batchnorm and self.size > 1 else None
 
     def prepare(self, state, slices: list[slice], signature: dict, *, loss, kind, l2, l2_kinds):
         """``fit``'s set-up on this rank: check the ranks run the same job, θ and buffers from rank 0,

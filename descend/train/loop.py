@@ -124,6 +124,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
         reason = f"interrupted by the user at step {state.step}"
     finally:
         interrupt.restore()
+        run.release()
     history = state.history
     history.stop_reason = reason
     history.elapsed = time.perf_counter() - started
@@ -248,6 +249,7 @@ class _Run:
         state.save = lambda path=None: ckpt.save_checkpoint(path or checkpoint, *ckpt.capture(state))
         if loaded is not None:
             ckpt.restore(state, *loaded, path=f"checkpoint {resume}")
+        self.distributed = distributed
         self.evaluate, self.objective = evaluate, Objective(model, params, loss, l2=l2, m=self.n, l2_kinds=l2_kinds)
         if distributed is not None:  # same run on every rank, θ from rank 0, this rank's shards, one writer
             sig = dict(config=config or {}, n=self.n, batch_size=bs, theta=len(params), dtype=dtype.name, epochs=epochs,
@@ -270,6 +272,11 @@ class _Run:
                 raise ValueError(f"class labels {name} must be < {classes} (the model's outputs), but {len(over)} "
                                  f"are not, first {name}[{i}] = {int(labels[i])}; fix the labels or give the "
                                  f"last layer {int(labels.max()) + 1} outputs")
+
+    def release(self) -> None:
+        """What the run lent the model for its duration: synchronized BatchNorm under ``distributed``."""
+        if self.distributed is not None:
+            self.distributed.attach(self.state.model, on=False)
 
     def finished_already(self) -> str | None:
         """A resumed run that already met this call's limits (e.g. a finished one) goes no further."""
