@@ -55,3 +55,10 @@ class Recorder:
 
     def on_epoch_end(self, state):
         self.epochs.append(state.params.theta.copy())
+
+
+def last_good(rec, diverged_at: int, every: int) -> np.ndarray:
+    """θ the loop must put back when the loss of step ``diverged_at`` is bad: θ after step s*, the last step
+    s ≡ 0 (mod ``every``) whose θ was shown good by the loss of step s + 1 — s* = every·⌊(diverged_at − 2)/every⌋."""
+    s = every * ((diverged_at - 2) // every)
+    return rec.initial if s == 0 else rec.steps[s - 1]

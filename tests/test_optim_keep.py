@@ -13,7 +13,7 @@ from descend.optim import LBFGS, SGD, Adagrad, Adam, AdamW, NAdam, Newton, RMSpr
 from descend.optim import _kernels
 from descend.train import fit
 
-from _trainutil import Recorder, blobs, mlp
+from _trainutil import last_good, Recorder, blobs, mlp
 
 # every kernel of descend.optim._kernels, and the kernel-less methods
 CONFIGS = {
@@ -137,6 +137,5 @@ def test_divergence_with_an_optimizer_that_has_no_keep_still_restores_the_last_g
                 callbacks=[rec])
     assert h.steps == 8 and re.match(r"loss became nan at step 8: diverged", h.stop_reason)
     theta = pack(model).theta
-    good = SNAPSHOT_EVERY * (6 // SNAPSHOT_EVERY)  # the last kept θ whose loss was seen to be good
-    assert np.isfinite(theta).all() and np.array_equal(theta, rec.steps[good - 1] if good else rec.initial)
+    assert np.isfinite(theta).all() and np.array_equal(theta, last_good(rec, 8, SNAPSHOT_EVERY))
     assert math.isfinite(h.step_loss[6])

@@ -8,7 +8,7 @@ import numpy as np
 
 from descend import pack
 import pytest
-from _trainutil import Recorder, blobs, mlp, one_numba_thread  # noqa: F401 (fixture)
+from _trainutil import Recorder, blobs, last_good as _last_good, mlp, one_numba_thread  # noqa: F401 (fixture)
 
 from descend.optim import SGD, Adam, NAdam
 from descend.train import (AnyOf, Divergence, EarlyStopping, History, MaxEpochs, MaxSteps, SmallLossChange,
@@ -222,13 +222,6 @@ def test_early_stopping_on_a_training_metric_needs_no_validation():
     h = fit(mlp(), X, Y, optimizer=SGD(lr=1e-9), stopping=[EarlyStopping(monitor="train_loss", patience=1,
                                                                          min_delta=1.0)], batch_size=None)
     assert len(h.epochs) == 2 and h.stop_reason.startswith("early stopping: train_loss did not improve for 1 epochs")
-
-
-def _last_good(rec, diverged_at: int, every: int) -> np.ndarray:
-    """θ the loop must put back when the loss of step ``diverged_at`` is bad: θ after step s*, the last step
-    s ≡ 0 (mod ``every``) whose θ was shown good by the loss of step s + 1 — s* = every·⌊(diverged_at − 2)/every⌋."""
-    s = every * ((diverged_at - 2) // every)
-    return rec.initial if s == 0 else rec.steps[s - 1]
 
 
 @pytest.mark.parametrize("every", [1, 3, 10])
