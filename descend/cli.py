@@ -47,13 +47,13 @@ def _widths(flag: str, example: str):
 
 
 def _batch_size(text: str):
-    if text == "full":
-        return "full"
+    if text in ("full", "auto"):  # auto: the lecture's rule and a measurement (descend.search.batch_size)
+        return text
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a batch size; write a positive integer, or full "
-                                         "for batch gradient descent") from None
+                                         "for batch gradient descent, or auto") from None
 
 
 def _schedule(text: str) -> dict:
@@ -327,6 +327,8 @@ def _one_line(e: BaseException) -> tuple[str, int]:
         return text, EXIT_RUNTIME
     if isinstance(e, (ValueError, TypeError)):  # the library's user errors: config, data, flags, checkpoints
         return text, EXIT_USAGE
+    if isinstance(e, FileNotFoundError) and not getattr(e, "filename", None):  # a path the user gave (a run, a
+        return text, EXIT_USAGE  # data file) that holds nothing to read: the library's message names it
     if isinstance(e, MemoryError):
         return "out of memory (MemoryError); use a smaller --batch-size or model", EXIT_RUNTIME
     if isinstance(e, OSError):
@@ -351,6 +353,8 @@ def main(argv=None) -> int:
         return commands[args.command](args)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else EXIT_OK
+    except BrokenPipeError:  # the reader of the output (e.g. `| head`) stopped reading: not a failure
+        return EXIT_OK
     except KeyboardInterrupt:
         if debug:
             raise

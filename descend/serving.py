@@ -164,19 +164,4 @@ def _export(args) -> int:
     return 0
 
 
-def _guarded(command):
-    def run(args) -> int:
-        try:
-            return command(args)
-        except (ValueError, TypeError, FileNotFoundError) as e:  # the data, the run folder or the model's input
-            print(f"descend: error: {e}", file=sys.stderr)
-            return 2
-        except BrokenPipeError:  # the reader (e.g. `| head`) stopped reading: not a failure
-            return 0
-        except (OSError, RuntimeError, ArithmeticError) as e:
-            print(f"descend: error: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
-    return run
-
-
-COMMANDS = {"predict": _guarded(_predict), "evaluate": _guarded(_evaluate), "export": _guarded(_export)}
+COMMANDS = {"predict": _predict, "evaluate": _evaluate, "export": _export}  # errors: descend.cli.main

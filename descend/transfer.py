@@ -24,8 +24,11 @@ def transfer_model(run, *, input_shape, num_classes: int, freeze: int = 0, new_h
     ``backbone_lr_scale``: every layer but the head trains at lr × that. Checked first: the new data's
     sample shape must be the run's, and the output count must match ``num_classes``.
     """
-    module = load(run).module if not isinstance(run, nn.Module) else run
-    saved = load(run).input_shape if not isinstance(run, nn.Module) else None
+    if isinstance(run, nn.Module):
+        module, saved = run, None
+    else:
+        loaded = load(run)  # read and rebuilt once
+        module, saved = loaded.module, loaded.input_shape
     if saved is not None and tuple(saved) != tuple(input_shape):
         raise ValueError(f"the run {run} was trained on samples of shape {tuple(saved)}, the data have "
                          f"{tuple(input_shape)}; use data of the same shape")
