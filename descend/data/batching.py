@@ -167,7 +167,7 @@ def resolve_batch_size(n: int, batch_size) -> int:
     otherwise mini-batch. ``batch_size`` ≤ 0 or not an integer raises ``ValueError``; larger than
     ``n`` is clipped to ``n`` with a warning.
     """
-    n = _integer(n, "n (the number of samples)", low=1)
+    n = integer("n (the number of samples)", n, 1)
     if batch_size is None:
         return n
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
@@ -190,7 +190,7 @@ def epoch_order(n: int, *, rng: np.random.Generator, shuffle: bool = True) -> np
     Drawn fresh every epoch from the run's ``rng`` (the lectures reshuffle every epoch so that
     batches differ between epochs). The loop keeps it in checkpoints to resume mid-epoch.
     """
-    n = _integer(n, "n (the number of samples)", low=0)
+    n = integer("n (the number of samples)", n, 0)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"epoch_order needs an explicit rng=np.random.default_rng(seed), got {rng!r}")
     if not shuffle:
@@ -205,15 +205,10 @@ def batch_slices(n: int, batch_size, *, drop_last: bool = False) -> list[slice]:
     ``drop_last`` (then those n mod b samples sit out this epoch; reshuffling gives them their
     turn in others). ``batch_size=None`` means one batch of all n.
     """
-    n = _integer(n, "n (the number of samples)", low=0)
-    batch_size = n if batch_size is None else _integer(batch_size, "batch_size", low=1)
+    n = integer("n (the number of samples)", n, 0)
+    batch_size = n if batch_size is None else integer("batch_size", batch_size, 1)
     if drop_last and n < batch_size:
         raise ValueError(f"drop_last=True with batch_size={batch_size} > {n} samples would leave no batch at all; "
                          f"use a batch_size ≤ {n} or drop_last=False")
     stop = n - n % batch_size if drop_last else n
     return [slice(i, min(i + batch_size, n)) for i in range(0, stop, batch_size)]
-
-
-def _integer(value, what: str, *, low: int | None = None) -> int:
-    """``value`` as a Python int (bools refused), at least ``low`` if given; else ValueError naming it."""
-    return integer(what, value, low)

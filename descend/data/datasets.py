@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..common.validate import open_unit_interval
-from .batching import _integer
+from ..common.validate import integer, open_unit_interval
 from .split import train_val_split
 
 __all__ = ["Dataset", "load_digits", "load_iris", "load_wine", "load_breast_cancer", "load_mnist1d",
@@ -60,7 +59,7 @@ def _check_test_fraction(test_fraction) -> float:
 
 
 def _seed_rng(seed) -> np.random.Generator:
-    return np.random.default_rng(_integer(seed, "seed"))
+    return np.random.default_rng(integer("seed", seed))
 
 
 def _sklearn(loader_name: str, name: str, *, test_fraction, seed) -> Dataset:

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ..common.validate import float_dtype
-from .batching import RowView, _gather, _integer, is_mapped
+from ..common.validate import float_dtype, integer
+from .batching import RowView, _gather, is_mapped
 
 __all__ = ["check_Xy", "num_classes"]
 
@@ -46,7 +46,7 @@ def check_Xy(X, y=None, *, task: str = "classification", num_classes: int | None
     if num_classes is not None:
         if task != "classification":
             raise ValueError(f"num_classes={num_classes!r} only applies to task='classification'; drop it")
-        num_classes = _integer(num_classes, "num_classes", low=1)
+        num_classes = integer("num_classes", num_classes, 1)
     yname = "y" + name[1:] if name.startswith("X") else "y"
 
     X = _check_X(X, name, dtype)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autodiff.ops import reshape
 from ..autodiff.tensor import Parameter
-from ..common.validate import generator, integer
+from ..common.validate import generator, integer, nonnegative
 from . import functional as F
 from . import init as _init
 from .functional.dense import TALL_MIN
@@ -104,10 +104,9 @@ class Module:
 
     def set_lr_scale(self, scale: float) -> "Module":
         """Multiply the learning rate of this module's parameters by ``scale`` (e.g. 0.1 for a backbone)."""
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
-            raise ValueError(f"lr scale must be a number ≥ 0, got {scale!r}")
+        scale = nonnegative("lr scale", scale)  # any real number ≥ 0, NumPy scalars included
         for p in self.parameters():
-            p.lr_scale = float(scale)
+            p.lr_scale = scale
         return self
 
     def zero_grad(self) -> None:

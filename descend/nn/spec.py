@@ -44,22 +44,18 @@ LAYERS: dict[str, tuple[type, tuple[str, ...]]] = {
     "GlobalAvgPool": (GlobalAvgPool, ()),
 }
 _NEEDS_RNG = (Linear, Maxout, Conv1d, Conv2d, Dropout)
-_POSITIONAL = {"in_features", "out_features", "in_channels", "out_channels", "kernel_size", "num_features", "p",
-               "negative_slope", "alpha", "start_dim"}
 
 
 def _value(layer: Module, name: str):
     v = getattr(layer, name)
     if name == "bias":
         return v is not None
-    if name == "p" and isinstance(layer, Dropout):
-        return float(v)
     return list(v) if isinstance(v, tuple) else v
 
 
 def _describe_layer(layer: Module, where: str) -> dict:
     if type(layer) is Sequential:
-        return {"type": "Sequential", "layers": [_describe_layer(m, f"{where}.{i}") for i, m in enumerate(layer)]}
+        return {"type": "Sequential", "layers": [_describe_layer(m, f"{where}.{i}".lstrip(".")) for i, m in enumerate(layer)]}
     name = type(layer).__name__
     if name not in LAYERS or LAYERS[name][0] is not type(layer):
         raise ValueError(f"layer {where or 'model'} of type {name} has no architecture description; known types: "
@@ -99,12 +95,11 @@ def _build_layer(d, where: str) -> Module:
     extra = sorted(set(args) - set(names))
     if extra:
         raise ValueError(f"layer {where or 'model'} ({kind}) has unknown arguments {extra}; it takes {list(names)}")
-    pos = [args[a] for a in names if a in _POSITIONAL and a in args]
-    kw = {a: (tuple(v) if isinstance(v, list) else v) for a, v in args.items() if a not in _POSITIONAL}
+    kw = {a: (tuple(v) if isinstance(v, list) else v) for a, v in args.items()}  # every argument is a keyword
     if cls in _NEEDS_RNG:
         kw["rng"] = np.random.default_rng(0)  # initial values only: the stored θ replaces them
     try:
-        return cls(*pos, **kw)
+        return cls(**kw)
     except (TypeError, ValueError) as e:
         raise ValueError(f"layer {where or 'model'} ({kind}) cannot be built from {args}: {e}") from None
 

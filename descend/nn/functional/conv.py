@@ -32,16 +32,13 @@ from ...autodiff.tensor import Tensor
 from ...common.kernels import kernels
 from ...common.validate import integer
 from . import _scratch
+from .dense import _data
 
 __all__ = ["conv_output_size", "conv_output_shape", "conv1d", "conv2d"]
 
 
 def _kernels():
     return kernels("descend.nn.functional._conv_kernels")
-
-
-def _data(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 # -- sizes ------------------------------------------------------------------------------------

@@ -11,12 +11,9 @@ import numpy as np
 from ...autodiff.function import Function
 from ...autodiff.tensor import Tensor
 from ...common.kernels import kernels
+from .dense import _data
 
 __all__ = ["cross_entropy", "mse", "bce_with_logits", "hinge", "l2_penalty", "check_labels"]
-
-
-def _data(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _loss_kernels():

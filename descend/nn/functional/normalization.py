@@ -5,12 +5,9 @@ import numpy as np
 
 from ...autodiff.function import Function
 from ...autodiff.tensor import Tensor
+from .dense import _data
 
 __all__ = ["batch_norm"]
-
-
-def _data(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 class BatchNorm(Function):
