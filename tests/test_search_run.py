@@ -194,10 +194,10 @@ def test_cli_bad_search_tables_are_one_line_errors_with_exit_2(tmp_path, capsys,
 
 
 def test_a_search_folder_in_use_is_refused_with_the_holders_pid(tmp_path):
-    from descend.search.store import StoreLocked
+    from descend.runfolder import FolderBusy
     first = Store(tmp_path)
     try:
-        with pytest.raises(StoreLocked, match=f"in use by process {os.getpid()}"):
+        with pytest.raises(FolderBusy, match=f"in use by process {os.getpid()}"):
             Store(tmp_path)
     finally:
         first.close()

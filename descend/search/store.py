@@ -7,16 +7,15 @@ strategy, seed, base config) so ``--resume`` refuses a store made by a different
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path
 
+from ..runfolder import RunFolder
 from .space import SpaceError
 
-__all__ = ["Store", "StoreLocked", "STATUSES", "FINISHED", "DB_NAME"]
+__all__ = ["Store", "STATUSES", "FINISHED", "DB_NAME"]
 
 DB_NAME = "search.sqlite"
 STATUSES = ("pending", "running", "done", "diverged", "failed")
@@ -41,20 +40,17 @@ RESULT_COLUMNS = ("stage", "idx", "params", "seed", "epochs", "status", "score",
                   "diverged_step", "stop_reason", "error")
 
 
-class StoreLocked(SpaceError):
-    """Another live process coordinates this search folder."""
-
-
 class Store:
-    """The SQLite store of the search in ``folder``; ``lock=True`` takes the folder for this process (fcntl)."""
+    """The SQLite store of the search in ``folder``; ``lock=True`` takes the folder for this process, as a run
+    folder is taken (``descend.runfolder``: an fcntl lock naming the holder; a second process gets ``FolderBusy``)."""
 
     def __init__(self, folder, *, lock: bool = True, create: bool = True):
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
         if not create and not self.path.is_file():
             raise SpaceError(f"{self.folder} holds no {DB_NAME}: not a search folder (start one with descend search)")
+        self._lock = RunFolder.claim(self.folder, existing="overwrite") if lock else None
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = self._take_lock() if lock else None
         self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)  # explicit transactions
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = 30000")
@@ -63,26 +59,10 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a commit survives a process kill
             self.db.executescript(_SCHEMA)
 
-    def _take_lock(self):
-        f = open(self.folder / "search.lock", "a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "?"
-            f.close()
-            raise StoreLocked(f"search folder {self.folder} is in use by process {holder}; "
-                              "wait for it or use another --out") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        return f
-
     def close(self) -> None:
         self.db.close()
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
     # ------------------------------------------------------------------------------------- meta
