@@ -63,46 +63,36 @@ def batch_norm(x, weight, bias, running_mean: np.ndarray, running_var: np.ndarra
     array in place across the workers (``descend.train.distributed``). The statistics are then those of
     the global batch: one reduction of [Σx, Σx², count] per channel forward, one of [Σg, Σg·x̂] backward.
     """
-    if training and reduce is not None:
-        return _synced(x, weight, bias, running_mean, running_var, momentum, eps, reduce)
     xd = _data(x)
     if xd.ndim < 2:
         raise ValueError(f"batch_norm expects input of shape (N, C, ...), got shape {xd.shape}")
+    m = None
     if training:
         axes = (0,) + tuple(range(2, xd.ndim))
-        m = xd.size // xd.shape[1]
+        mean, var, m = _synced_stats(xd, axes, reduce) if reduce is not None else \
+            (xd.mean(axis=axes), xd.var(axis=axes), xd.size // xd.shape[1])
         if m < 2:
             raise ValueError(f"batch_norm in training mode needs more than one value per channel, got input "
-                             f"shape {xd.shape}; use a batch size > 1 or call model.eval()")
-        mean = xd.mean(axis=axes)
-        var = xd.var(axis=axes)
+                             f"shape {xd.shape}{' (over all workers)' if reduce is not None else ''}; use a batch "
+                             "size > 1 or call model.eval()")
         running_mean *= 1 - momentum
         running_mean += momentum * mean
         running_var *= 1 - momentum
         running_var += (momentum * m / (m - 1)) * var
     else:
         mean, var = running_mean, running_var
-    return Tensor.apply(BatchNorm(), x, weight, bias, mean=mean, var=var, eps=eps, training=training)
+    return Tensor.apply(BatchNorm(), x, weight, bias, mean=mean, var=var, eps=eps, training=training, m=m,
+                        reduce=reduce if training else None)
 
 
-def _synced(x, weight, bias, running_mean, running_var, momentum, eps, reduce):
-    """Training batch norm with the global batch's mean and biased variance (sums reduced in float64)."""
-    xd = _data(x)
-    axes = (0,) + tuple(range(2, xd.ndim))
+def _synced_stats(xd, axes, reduce):
+    """The global batch's mean, biased variance and count per channel: [Σx, Σx², count] summed in float64
+    across the workers in one reduction (float64 accumulators, no float64 copy of x)."""
     c = xd.shape[1]
-    x64 = xd.astype(np.float64, copy=False)
-    sums = np.concatenate([x64.sum(axis=axes), (x64 * x64).sum(axis=axes), [xd.size // c]])
+    sums = np.concatenate([xd.sum(axis=axes, dtype=np.float64), np.square(xd).sum(axis=axes, dtype=np.float64),
+                           [xd.size // c]])
     reduce(sums)
     m = int(sums[-1])
-    if m < 2:
-        raise ValueError(f"batch_norm in training mode needs more than one value per channel across the workers, "
-                         f"got {m}; use a larger batch size")
     mean64 = sums[:c] / m
     var64 = np.maximum(sums[c:2 * c] / m - mean64 * mean64, 0.0)
-    mean, var = mean64.astype(xd.dtype), var64.astype(xd.dtype)
-    running_mean *= 1 - momentum
-    running_mean += momentum * mean
-    running_var *= 1 - momentum
-    running_var += (momentum * m / (m - 1)) * var
-    return Tensor.apply(BatchNorm(), x, weight, bias, mean=mean, var=var, eps=eps, training=True, m=m,
-                        reduce=reduce)
+    return mean64.astype(xd.dtype), var64.astype(xd.dtype), m
