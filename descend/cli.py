@@ -131,7 +131,6 @@ def add_job_arguments(parser, *, epochs_help: str) -> None:
     parser.add_argument("--clip-norm", type=float, metavar="MAX", help="clip the gradient's global L2 norm (0 = off)")
     parser.add_argument("--average", choices=["ema", "polyak"], help="evaluate θ averaged over the run")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -159,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     from .serving import add_parsers
     add_parsers(sub)  # predict, evaluate: a run folder as a model
     add_batch_size_parser(sub)
+    for command in sub.choices.values():  # every command takes it (main reads it before parsing)
+        command.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser
 
 

@@ -127,3 +127,13 @@ def test_example_job_lists_every_key_at_its_default():
     assert config.resolve(job) == config.DEFAULT_CONFIG
     for section, values in config.DEFAULT_CONFIG.items():
         assert set(job[section]) == set(values), section
+
+
+def test_every_command_takes_debug_and_then_raises_instead_of_one_line(tmp_path, capsys):
+    args = ["predict", str(tmp_path / "none"), "--data", str(tmp_path / "x.npy")]
+    assert main(args) == 2  # one line, exit 2
+    assert capsys.readouterr().err.startswith("descend: error: no run folder or checkpoint")
+    with pytest.raises(FileNotFoundError):
+        main(args + ["--debug"])
+    with pytest.raises(ValueError, match="unknown function 'nope'"):
+        main(["compare", "--function", "nope", "--debug"])
