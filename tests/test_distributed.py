@@ -100,7 +100,7 @@ def test_resume_with_fewer_ranks_equals_uninterrupted_run(tmp_path):
 def test_exception_on_one_rank_aborts_the_job(tmp_path):
     res = mpirun(3, [{"fail_rank": 1}], tmp_path / "r", timeout=60)  # a hang would raise TimeoutExpired
     assert res.returncode != 0
-    assert "injected failure on rank 1" in res.stderr and "rank 1 failed; aborting all ranks" in res.stderr
+    assert "descend: rank 1 failed (RuntimeError: injected failure on rank 1); aborting all ranks" in res.stderr
 
 
 def test_drift_between_ranks_is_caught_by_the_checksum(tmp_path):

@@ -168,7 +168,9 @@ def install_abort_hook(MPI) -> None:
     def hook(kind, value, tb):
         try:
             rank = MPI.COMM_WORLD.Get_rank()
-            sys.stderr.write(f"descend: rank {rank} failed; aborting all ranks\n")
+            # the reason first, in one write: another rank's Abort may kill this one before its traceback is out
+            sys.stderr.write(f"descend: rank {rank} failed ({kind.__name__}: {value}); aborting all ranks\n")
+            sys.stderr.flush()
             traceback.print_exception(kind, value, tb)
             sys.stderr.flush()
         finally:
