@@ -11,6 +11,7 @@ import numpy as np
 
 from ..common.validate import nonnegative
 from ..nn import functional as F
+from ..nn.plan import Plan
 from .evaluate import _correct
 
 __all__ = ["Objective"]
@@ -23,10 +24,14 @@ class Objective:
     (weights, not biases, by default; m = the number of training examples, CS231n / Ng), frozen ones excepted. The gradient lands
     in the flat ``params.grad`` (zeroed first) and is returned with J. Set the batch with ``batch(x, y)``;
     the model's output of the last evaluation is ``output`` (for the running accuracy).
+
+    A plain ``Sequential`` model is evaluated through its execution plan (``descend.nn.plan``): the same
+    layer kernels in the same order without an autograd graph, the same bits. ``plan=False`` always
+    builds the graph (the reference path).
     """
 
     def __init__(self, model, params, loss: Callable = F.cross_entropy, *, l2: float = 0.0, m: int = 1,
-                 l2_kinds: Sequence[str] = ("weight",)):
+                 l2_kinds: Sequence[str] = ("weight",), plan: bool = True):
         l2 = nonnegative("l2 (λ)", l2)
         if m < 1:
             raise ValueError(f"m (the number of training examples) must be ≥ 1, got {m}")
@@ -36,6 +41,7 @@ class Objective:
         # a frozen parameter takes no L2 term: its gradient stays 0 (its penalty is a constant)
         self.l2_slices = [e.slice for e in params.layout if e.kind in l2_kinds and e.name not in frozen] if l2 else []
         self.x = self.y = self.output = None
+        self.plan = Plan.build(model, loss) if plan else None
 
     def batch(self, x, y) -> None:
         """The batch the next evaluations use."""
@@ -48,6 +54,11 @@ class Objective:
         """
         params = self.params
         params.zero_grad(lazy=True)
+        done = self.plan.run(self.x, self.y, scale) if self.plan is not None else None
+        if done is not None:
+            params.zero_unwritten()
+            self.output = done[1]
+            return done[0]
         out = self.model(self.x)
         value = self.loss(out, self.y)
         if scale != 1.0:

@@ -344,7 +344,10 @@ def dropout(x, p: float = 0.5, *, training: bool = True, rng: np.random.Generato
     if not training or p == 0:
         return x
     generator(rng, "dropout in training mode", "its mask")
-    xd = _data(x)
-    mask = rng.random(xd.shape, dtype=np.float64 if xd.dtype == np.float64 else np.float32) >= p
-    mask = mask.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
-    return Tensor.apply(Dropout(), x, mask)
+    return Tensor.apply(Dropout(), x, dropout_mask(_data(x), p, rng))
+
+
+def dropout_mask(x: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """The inverted-dropout mask for ``x``: 1/(1 − p) where a unit is kept, 0 where dropped (drawn from ``rng``)."""
+    mask = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
+    return mask.astype(x.dtype) * x.dtype.type(1 / (1 - p))

@@ -85,11 +85,16 @@ def _check_reduction(reduction):
 def cross_entropy(logits, y, *, reduction: str = "mean"):
     """Softmax cross-entropy from logits (N, C) and integer labels (N,); see ``CrossEntropy``."""
     _check_reduction(reduction)
-    z = _data(logits)
+    y = cross_entropy_labels(_data(logits), y)
+    return Tensor.apply(CrossEntropy(), logits, y, reduction=reduction)
+
+
+def cross_entropy_labels(z: np.ndarray, y) -> np.ndarray:
+    """``cross_entropy``'s checks of logits z and labels y; the labels as integers (the range is checked in
+    the kernel's pass)."""
     if z.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got shape {z.shape}")
-    y = check_labels(y, z.shape[0], z.shape[1], check_range=False)  # the range: in the kernel's pass
-    return Tensor.apply(CrossEntropy(), logits, y, reduction=reduction)
+    return check_labels(y, z.shape[0], z.shape[1], check_range=False)
 
 
 def _check_same_shape(name, pred, target):

@@ -1,0 +1,180 @@
+"""An execution plan for plain ``Sequential`` models: one training evaluation without an autograd graph.
+
+The graph path (a ``Tensor`` per node, a topological backward over a heap, per-input bookkeeping) is
+the reference. A plan, built once per model, calls the very same ``Function`` forward and backward
+methods in the same order on the same arrays — so its loss, output and gradient are the same bits
+(tests/test_plan.py) — and skips what only a general graph needs. ``Plan.build`` returns None for a
+model it does not cover; the caller then uses the graph.
+
+Covered: ``Sequential`` (nested too) of ``Linear`` (fused with a following ``ReLU`` as ``Sequential``
+fuses it), ``ReLU``, ``LeakyReLU``, ``ELU``, ``Tanh``, ``Sigmoid``, ``Dropout`` and ``Flatten()``, under
+``cross_entropy`` or ``mse`` with their default mean reduction, on a 2-D (or flattened) batch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import functional as F
+from .functional import dense as D
+from .functional import losses as L
+from .layers import ELU, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
+
+__all__ = ["Plan"]
+
+# a layer type → (the Function its forward applies, the layer attributes passed as its options)
+_ACTIVATIONS = {ReLU: (D.ReLU, {}), Tanh: (D.Tanh, {}), Sigmoid: (D.Sigmoid, {}),
+                LeakyReLU: (D.LeakyReLU, {"negative_slope": "negative_slope"}), ELU: (D.ELU, {"alpha": "alpha"})}
+
+
+def _steps(seq: Sequential) -> list | None:
+    """The plan's steps for ``seq``, fused exactly as ``Sequential.forward`` fuses; None if not covered."""
+    if type(seq).forward is not Sequential.forward:
+        return None
+    layers, out, i = list(seq), [], 0
+    while i < len(layers):
+        layer = layers[i]
+        cls = type(layer)
+        if cls is Linear:
+            fused = i + 1 < len(layers) and type(layers[i + 1]) is ReLU
+            out.append(("affine", layer, fused))
+            i += 2 if fused else 1
+            continue
+        if cls in _ACTIVATIONS:
+            fn, names = _ACTIVATIONS[cls]
+            out.append(("act", fn, {k: getattr(layer, a) for k, a in names.items()}))
+        elif cls is Dropout:
+            out.append(("dropout", layer, None))
+        elif cls is Flatten and layer.start_dim == 1:
+            out.append(("flatten", None, None))
+        elif cls is Sequential:
+            inner = _steps(layer)
+            if inner is None:
+                return None
+            out.extend(inner)
+        else:
+            return None
+        i += 1
+    return out
+
+
+class Plan:
+    """``run(x, y, scale)`` → (J, the model's output): the loss of ``model`` on the batch and its gradient
+    written into the parameters' gradient views — what ``forward → loss → backward`` computes."""
+
+    def __init__(self, steps: list, loss):
+        self.steps, self.loss = steps, loss
+
+    @classmethod
+    def build(cls, model, loss) -> "Plan | None":
+        """A plan for ``model`` trained with ``loss``, or None when the graph must do it."""
+        if not isinstance(model, Sequential) or (loss is not F.cross_entropy and loss is not F.mse):
+            return None
+        steps = _steps(model)
+        if not steps or not any(kind == "affine" for kind, _, _ in steps):
+            return None
+        used = [id(p) for kind, layer, _ in steps if kind == "affine" for p in layer.parameters()]
+        if len(used) != len(set(used)):
+            return None  # a parameter used twice accumulates its gradient: the graph's business
+        return cls(steps, loss)
+
+    def run(self, x, y, scale: float = 1.0):
+        """The loss (times ``scale``) and the output, or None when this batch needs the graph (an input that
+        is not a 2-D array, or nothing to differentiate)."""
+        if not isinstance(x, np.ndarray) or x.ndim != 2 and self.steps[0][0] != "flatten":
+            return None
+        tape, h, wanted = [], x, False  # wanted: whether h depends on a parameter that requires a gradient
+        for kind, obj, extra in self.steps:
+            if kind == "affine":
+                w, b = obj.weight, obj.bias
+                if h.ndim != 2:
+                    return None
+                fn = D.LinearReLU() if extra else D.Linear()
+                if b is None:
+                    fn.needs_input_grad = (wanted, w.requires_grad)
+                    h = fn.forward(h, w._data)
+                    grads = (w,)
+                else:
+                    fn.needs_input_grad = (wanted, w.requires_grad, b.requires_grad)
+                    h = fn.forward(h, w._data, b._data)
+                    grads = (w, b)
+                wanted = wanted or True in fn.needs_input_grad[1:]
+                tape.append(_record(fn, grads, wanted))
+                continue
+            if kind == "act":
+                fn = obj()
+                fn.needs_input_grad = (wanted,)
+                h = fn.forward(h, **extra)
+            elif kind == "dropout":
+                if not obj.training or obj.p == 0:
+                    continue
+                fn = D.Dropout()
+                fn.needs_input_grad = (wanted, False)
+                h = fn.forward(h, D.dropout_mask(h, obj.p, obj.rng))
+            else:  # flatten: a reshape, undone in backward
+                fn = _Flatten()
+                h = fn.forward(h)
+            tape.append(_record(fn, None, wanted))
+        if not wanted:
+            return None  # nothing requires a gradient: the graph raises its error
+        value, g, loss = self._loss(h, y, scale)
+        for entry in reversed(tape):
+            if entry is None:
+                break  # the steps before do not depend on a trained parameter
+            fn, grads = entry
+            if grads is not None:
+                fn.sinks = (None, *(p.grad if p.requires_grad else None for p in grads))
+            out = fn.backward(g)
+            g = out[0]
+            if grads is not None:
+                for p, pg in zip(grads, out[1:]):
+                    if pg is not None:
+                        if pg is not p.grad:  # not written in place through its sink
+                            np.copyto(p.grad, pg)
+                        p._grad_zero = False
+            fn.release()
+        loss.release()
+        return float(value), h
+
+    def _loss(self, h, y, scale):
+        """(the loss × scale, its gradient with respect to h, the loss's Function)."""
+        if self.loss is F.cross_entropy:
+            fn = L.CrossEntropy()
+            y = L.cross_entropy_labels(h, y)
+            fn.needs_input_grad = (True, False)
+            value = fn.forward(h, y, reduction="mean")
+        else:
+            L._check_same_shape("mse", h, np.asarray(y))
+            t = np.asarray(y, dtype=h.dtype)
+            fn = L.MSE()
+            fn.needs_input_grad = (True, False)
+            value = fn.forward(h, t, reduction="mean")
+        g = np.ones_like(value)
+        if scale != 1.0:  # as ``value * scale`` in the graph: the number in the value's dtype
+            s = np.asarray(scale, dtype=value.dtype)
+            value, g = value * s, g * s
+        return value, fn.backward(g)[0], fn
+
+
+def _record(fn, grads, wanted: bool):
+    """The tape's entry for a step: (fn, its parameters) when backward goes through it; else None, and
+    what fn saved for backward is dropped now (as the graph drops an unrecorded node's)."""
+    if wanted:
+        return fn, grads
+    fn.release()
+    return None
+
+
+class _Flatten:
+    """(N, …) → (N, features) and back: ``Flatten()``'s reshape."""
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x.reshape(x.shape[:1] + (math.prod(x.shape[1:]),))
+
+    def backward(self, g):
+        return (g.reshape(self.shape),)
+
+    def release(self):
+        self.shape = None

@@ -1,0 +1,137 @@
+"""The execution plan (descend.nn.plan) gives the graph path's bits: loss, output, gradient and whole fits."""
+import numpy as np
+import pytest
+
+import descend.nn.plan as plan_module
+from descend import fit, nn, pack
+from descend.autodiff.tensor import Tensor
+from descend.nn import functional as F
+from descend.nn.plan import Plan
+from descend.optim import SGD, Adam
+from descend.train import Objective
+
+
+def _net(kind: str, rng, dtype=np.float32):
+    r = lambda: rng  # noqa: E731  (one generator draws every layer, in order)
+    nets = {
+        "relu": lambda: nn.Sequential(nn.Linear(12, 32, rng=r()), nn.ReLU(), nn.Linear(32, 16, rng=r()), nn.ReLU(),
+                                      nn.Linear(16, 5, rng=r())),
+        "tanh": lambda: nn.Sequential(nn.Linear(12, 20, rng=r()), nn.Tanh(), nn.Linear(20, 5, rng=r()), nn.Sigmoid(),
+                                      nn.Linear(5, 5, rng=r())),
+        "leaky_elu": lambda: nn.Sequential(nn.Linear(12, 20, rng=r()), nn.LeakyReLU(0.1), nn.Linear(20, 20, rng=r()),
+                                           nn.ELU(0.7), nn.Linear(20, 5, rng=r())),
+        "dropout": lambda: nn.Sequential(nn.Dropout(0.2, rng=np.random.default_rng(5)), nn.Linear(12, 32, rng=r()),
+                                         nn.ReLU(), nn.Dropout(0.5, rng=np.random.default_rng(6)),
+                                         nn.Linear(32, 5, rng=r())),
+        "nested_nobias": lambda: nn.Sequential(nn.Sequential(nn.Linear(12, 16, bias=False, rng=r()), nn.ReLU()),
+                                               nn.ReLU(), nn.Linear(16, 5, rng=r())),
+        "relu_first": lambda: nn.Sequential(nn.ReLU(), nn.Linear(12, 600, rng=r()), nn.ReLU(),
+                                            nn.Linear(600, 5, rng=r())),  # wide: the transposed layouts
+    }
+    model = nets[kind]()
+    pack(model, dtype=dtype)
+    return model
+
+
+def _pair(kind, dtype=np.float32, loss=F.cross_entropy):
+    a, b = _net(kind, np.random.default_rng(1), dtype), _net(kind, np.random.default_rng(1), dtype)
+    return (a, Objective(a, pack(a), loss)), (b, Objective(b, pack(b), loss, plan=False))
+
+
+@pytest.mark.parametrize("kind", ["relu", "tanh", "leaky_elu", "dropout", "nested_nobias", "relu_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plan_gives_the_graphs_bits(kind, dtype):
+    (ma, a), (mb, b) = _pair(kind, dtype)
+    assert a.plan is not None and b.plan is None
+    rng = np.random.default_rng(2)
+    for bs in (64, 7, 64):
+        x = rng.standard_normal((bs, 12)).astype(dtype)
+        y = rng.integers(0, 5, bs)
+        a.batch(x, y)
+        b.batch(x, y)
+        ja, ga = a()
+        jb, gb = b()
+        assert ja == jb
+        np.testing.assert_array_equal(ga, gb)
+        np.testing.assert_array_equal(a.output, b.output)
+        a.params.theta -= 0.01 * ga  # move on, so the next batch sees new weights
+        b.params.theta -= 0.01 * gb
+
+
+def test_plan_builds_no_graph(monkeypatch):
+    (_, a), _ = _pair("relu")
+    calls = []
+    real = Tensor.apply
+    monkeypatch.setattr(Tensor, "apply", staticmethod(lambda *args, **kw: calls.append(1) or real(*args, **kw)))
+    a.batch(np.ones((4, 12), np.float32), np.arange(4))
+    a()
+    assert calls == []
+    a.plan = None  # the negative control: the graph path does record nodes
+    a()
+    assert calls
+
+
+def test_frozen_layers_scaled_loss_and_mse_match():
+    rng = np.random.default_rng(3)
+    for loss, y in ((F.cross_entropy, rng.integers(0, 5, 30)), (F.mse, rng.standard_normal((30, 5)))):
+        (ma, a), (mb, b) = _pair("relu", np.float64, loss)
+        for m in (ma, mb):
+            m[0].freeze()  # the first layer: its input gradient is not needed either
+        x = rng.standard_normal((30, 12))
+        a.batch(x, y)
+        b.batch(x, y)
+        assert a.data_loss(scale=30.0) == b.data_loss(scale=30.0)
+        np.testing.assert_array_equal(a.params.grad, b.params.grad)
+        assert not a.params.grad[a.params.entry("0.weight").slice].any()
+
+
+def test_flatten_input():
+    rng = np.random.default_rng(4)
+    make = lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 8, rng=np.random.default_rng(0)), nn.ReLU(),  # noqa: E731
+                                 nn.Linear(8, 3, rng=np.random.default_rng(1)))
+    ma, mb = make(), make()
+    a, b = Objective(ma, pack(ma)), Objective(mb, pack(mb), plan=False)
+    x, y = rng.standard_normal((9, 3, 4)).astype(np.float32), rng.integers(0, 3, 9)
+    a.batch(x, y)
+    b.batch(x, y)
+    assert a()[0] == b()[0]
+    np.testing.assert_array_equal(a.params.grad, b.params.grad)
+
+
+class _Custom(nn.Sequential):
+    def forward(self, x):
+        return super().forward(x) * 2.0
+
+
+@pytest.mark.parametrize("model, loss", [
+    (nn.Sequential(nn.Conv2d(1, 2, 3, rng=np.random.default_rng(0)), nn.Flatten()), F.cross_entropy),
+    (nn.Sequential(nn.Linear(4, 4, rng=np.random.default_rng(0)), nn.BatchNorm1d(4)), F.cross_entropy),
+    (_Custom(nn.Linear(4, 4, rng=np.random.default_rng(0))), F.cross_entropy),
+    (nn.Sequential(nn.Linear(4, 4, rng=np.random.default_rng(0))), F.bce_with_logits),
+    (nn.Sequential(nn.ReLU()), F.cross_entropy),
+])
+def test_models_the_plan_does_not_cover_use_the_graph(model, loss):
+    assert Plan.build(model, loss) is None
+
+
+def test_a_shared_weight_uses_the_graph():
+    lin = nn.Linear(4, 4, rng=np.random.default_rng(0))
+    assert Plan.build(nn.Sequential(lin, nn.ReLU(), lin), F.cross_entropy) is None
+
+
+@pytest.mark.parametrize("opt", [lambda: Adam(), lambda: SGD(lr=0.05, momentum=0.9, nesterov=True)])
+def test_fit_with_the_plan_equals_fit_on_the_graph(monkeypatch, opt):
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((300, 12)).astype(np.float32), rng.integers(0, 5, 300)
+    val = (X[:50], y[:50])
+
+    def run():
+        model = _net("dropout", np.random.default_rng(1))
+        h = fit(model, X, y, optimizer=opt(), epochs=3, batch_size=32, l2=0.1, validation=val, seed=3)
+        return pack(model).theta.copy(), h
+
+    theta_a, ha = run()
+    monkeypatch.setattr(plan_module.Plan, "build", classmethod(lambda cls, model, loss: None))
+    theta_b, hb = run()
+    np.testing.assert_array_equal(theta_a, theta_b)
+    assert ha.step_loss == hb.step_loss and ha.epochs == hb.epochs and ha.metric("val_loss")
