@@ -79,6 +79,10 @@ class Plan:
             return None  # a parameter used twice accumulates its gradient: the graph's business
         return cls(steps, loss)
 
+    def largest_product(self, batch: int) -> int:
+        """m·n·k of the step's largest matrix product for a batch of ``batch`` examples."""
+        return max(batch * layer.in_features * layer.out_features for kind, layer, _ in self.steps if kind == "affine")
+
     def run(self, x, y, scale: float = 1.0):
         """The loss (times ``scale``) and the output, or None when this batch needs the graph (an input that
         is not a 2-D array, or nothing to differentiate)."""

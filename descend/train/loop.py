@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import data as D
 from ..autodiff import no_grad
+from ..common.blas import threads_for
 from ..nn import BatchNorm1d, Dropout, pack
 from ..nn import functional as F
 from . import checkpoint as ckpt
@@ -261,6 +262,9 @@ class _Run:
         self.schedule, self.schedule_unit, self.epoch_origin = schedule, schedule_unit, epoch_origin
         self.resumed = loaded is not None
         model.train()
+        plan = self.objective.plan  # a small network's products run faster on one BLAS thread
+        self.blas = threads_for(plan.largest_product(bs) if plan is not None else None)
+        self.blas.__enter__()
 
     def _check_labels(self, model, validation) -> None:
         first = D.take(self.X, slice(0, 1), dtype=self.dtype)
@@ -274,7 +278,8 @@ class _Run:
                                  f"last layer {int(labels.max()) + 1} outputs")
 
     def release(self) -> None:
-        """What the run lent the model for its duration: synchronized BatchNorm under ``distributed``."""
+        """What the run set for its duration: BLAS threads; synchronized BatchNorm under ``distributed``."""
+        self.blas.__exit__(None, None, None)
         if self.distributed is not None:
             self.distributed.attach(self.state.model, on=False)
 
