@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from descend import nn, pack
-from descend.nn.functional import _scratch
+from descend.common import scratch as _scratch
 from descend.train import fit
 
 SHAPE = (64, 1024)  # 256 KiB of float32: pooled

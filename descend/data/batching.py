@@ -12,11 +12,13 @@ case trains in the memory of a batch.
 """
 from __future__ import annotations
 
+import math
 import mmap
 import warnings
 
 import numpy as np
 
+from ..common import scratch
 from ..common.validate import float_dtype, integer
 
 __all__ = ["RowView", "take", "resolve_batch_size", "epoch_order", "batch_slices"]
@@ -123,6 +125,12 @@ def _gather(X, idx, *, dtype) -> np.ndarray:
     if isinstance(idx, slice):
         return np.array(X[idx], dtype=dtype, order="C")  # one contiguous read, then one cast
     if not is_mapped(X):
+        shape = (len(idx),) + X.shape[1:]
+        if X.dtype == dtype and len(idx) and math.prod(shape) * dtype.itemsize >= scratch.MIN_BYTES \
+                and -len(X) <= idx.min() and idx.max() < len(X):
+            # a large batch into a recycled array (fresh memory costs a page fault per 4 KiB); with the
+            # bounds checked, "wrap" is "raise" without the temporary NumPy makes for out= under "raise"
+            return np.take(X, idx, axis=0, out=scratch.empty(shape, dtype), mode="wrap")
         rows = np.take(X, idx, axis=0)
         return rows if rows.dtype == dtype else rows.astype(dtype)
     # A memory map: read the rows in file order (one forward sweep over the pages), then put them

@@ -2,7 +2,7 @@
 
 Families: ``dense`` (linear, activations, softmax, dropout), ``losses``, ``normalization`` (batch norm),
 ``conv`` (convolution and the size rules) and ``pooling``; beside them the Numba kernels each loads
-on first use and ``_scratch``, the pool of recycled large arrays.
+on first use; the pool of recycled large arrays is ``descend.common.scratch``.
 """
 from .conv import conv1d, conv2d, conv_output_shape, conv_output_size
 from .dense import (dropout, elu, leaky_relu, linear, linear_relu, log_softmax, maxout, relu, sigmoid, softmax,

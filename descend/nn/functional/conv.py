@@ -31,7 +31,7 @@ from ...autodiff.function import Function
 from ...autodiff.tensor import Tensor
 from ...common.kernels import kernels
 from ...common.validate import integer
-from . import _scratch
+from ...common import scratch as _scratch
 from .dense import _data
 
 __all__ = ["conv_output_size", "conv_output_shape", "conv1d", "conv2d"]

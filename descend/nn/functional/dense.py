@@ -11,7 +11,7 @@ from ...autodiff.function import Function
 from ...autodiff.tensor import Tensor
 from ...common.kernels import kernels
 from ...common.validate import generator, integer
-from . import _scratch
+from ...common import scratch as _scratch
 
 __all__ = ["linear", "linear_relu", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax",
            "log_softmax", "dropout"]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...autodiff.function import Function
 from ...autodiff.tensor import Tensor
-from . import _scratch
+from ...common import scratch as _scratch
 from .conv import _check_input, _data, _kernels, _output_sizes, _show, _tuple
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "global_avg_pool"]

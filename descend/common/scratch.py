@@ -1,4 +1,4 @@
-"""Recycled arrays for the large temporaries of the layers: linear products, convolution, pooling.
+"""Recycled arrays for large temporaries: linear products, convolution, pooling, gathered training batches.
 
 A fresh array of more than 128 KiB is fresh memory from the kernel, and the first touch of each 4 KiB
 page is a page fault, a large share of a training step's time. Changing the process's allocator is not
