@@ -37,11 +37,11 @@ _FREE = _free_count()
 
 def empty(shape, dtype) -> np.ndarray:
     """Like np.empty(shape, dtype) (C order), from the pool when the array is large."""
-    shape = tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < MIN_BYTES or nbytes > MAX_BYTES:
         return np.empty(shape, dtype)
+    shape = tuple(int(s) for s in shape)  # the pool's key: NumPy integers hash as ints, but keep it plain
     key = (shape, dtype)
     bufs = _pool.pop(key, None)
     if bufs is None:

@@ -56,7 +56,8 @@ class CrossEntropy(Function):
 
     def forward(self, z, y, reduction="mean"):
         n = z.shape[0]
-        z = z.astype(np.result_type(z.dtype, np.float32), copy=False)  # float32 or float64 arithmetic
+        if z.dtype != np.float32 and z.dtype != np.float64:  # float32 or float64 arithmetic
+            z = z.astype(np.result_type(z.dtype, np.float32))
         p, losses = np.empty(z.shape, z.dtype), np.empty(n, z.dtype)
         bad, total = _loss_kernels().softmax_xent(z, y, p, losses)
         if bad:
