@@ -135,3 +135,71 @@ def test_fit_with_the_plan_equals_fit_on_the_graph(monkeypatch, opt):
     theta_b, hb = run()
     np.testing.assert_array_equal(theta_a, theta_b)
     assert ha.step_loss == hb.step_loss and ha.epochs == hb.epochs and ha.metric("val_loss")
+
+
+def _chain(sizes, relu, bias=True, seed=1, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b, bias=bias, rng=rng))
+        if relu[i]:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    pack(model, dtype=dtype)
+    return model
+
+
+CHAINS = [  # (sizes, ReLU after layer i): wide and tall products, column-major weights, no ReLU between
+    ((12, 32, 16, 5), (1, 1, 0)),
+    ((784, 300, 40, 10), (1, 1, 0)),        # 784 > 300: a column-major weight; 300·b wide for b < 300
+    ((20, 700, 700, 3), (1, 1, 0)),
+    ((30, 200, 10), (0, 0)),                # affine maps without ReLU
+    ((50, 600), (1,)),                      # the ReLU's output is the logits
+]
+
+
+@pytest.mark.parametrize("sizes, relu", CHAINS)
+@pytest.mark.parametrize("batch", [1, 7, 64, 333])
+def test_the_chain_fast_path_gives_the_graphs_bits(sizes, relu, batch):
+    for dtype, loss in ((np.float32, F.cross_entropy), (np.float64, F.mse)):
+        a, b = _chain(sizes, relu, dtype=dtype), _chain(sizes, relu, dtype=dtype)
+        oa, ob = Objective(a, pack(a), loss), Objective(b, pack(b), loss, plan=False)
+        assert oa.plan.chain is not None
+        rng = np.random.default_rng(batch)
+        for step in range(3):
+            x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+            y = rng.integers(0, sizes[-1], batch) if loss is F.cross_entropy else rng.standard_normal((batch, sizes[-1]))
+            oa.batch(x, y)
+            ob.batch(x, y)
+            scale = 1.0 if step < 2 else float(batch)
+            assert oa.data_loss(scale=scale) == ob.data_loss(scale=scale)
+            np.testing.assert_array_equal(oa.params.grad, ob.params.grad)
+            np.testing.assert_array_equal(oa.output, ob.output)
+            oa.params.theta -= 0.01 * oa.params.grad
+            ob.params.theta -= 0.01 * ob.params.grad
+
+
+@pytest.mark.parametrize("frozen", [(0,), (1,), (0, 1), (2,)])
+def test_the_chain_with_frozen_layers_and_no_bias(frozen):
+    sizes, relu = (784, 300, 40, 10), (1, 1, 0)
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((50, 784)).astype(np.float32), rng.integers(0, 10, 50)
+    for bias in (True, False):
+        a, b = _chain(sizes, relu, bias), _chain(sizes, relu, bias)
+        for m in (a, b):
+            for i in frozen:
+                m[2 * i].freeze() if i < 2 else m[4].freeze()
+        oa, ob = Objective(a, pack(a)), Objective(b, pack(b), plan=False)
+        oa.batch(x, y)
+        ob.batch(x, y)
+        assert oa()[0] == ob()[0]
+        np.testing.assert_array_equal(oa.params.grad, ob.params.grad)
+        assert oa.plan.chain.bound  # the fast path ran
+
+
+def test_the_chain_refuses_bad_labels_like_the_graph():
+    model = _chain((12, 32, 5), (1, 0))
+    o = Objective(model, pack(model))
+    o.batch(np.ones((4, 12), np.float32), np.array([0, 1, 5, 2]))
+    with pytest.raises(ValueError, match="labels out of range"):
+        o()

@@ -15,9 +15,14 @@ __all__ = ["SMALL_PRODUCT", "threads_for"]
 SMALL_PRODUCT = 1 << 22
 
 
+_controller = []  # threadpoolctl's view of the loaded libraries: finding them reads the process's maps (ms)
+
+
 def threads_for(largest_product: int | None):
     """A context running BLAS with one thread when ``largest_product`` (m·n·k) is small; else a no-op."""
     if largest_product is None or largest_product >= SMALL_PRODUCT:
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn; loaded only here
-    return threadpool_limits(limits=1, user_api="blas")
+    if not _controller:
+        from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn; loaded only here
+        _controller.append(ThreadpoolController())
+    return _controller[0].limit(limits=1, user_api="blas")

@@ -131,7 +131,7 @@ def _gather(X, idx, *, dtype) -> np.ndarray:
             # a large batch into a recycled array (fresh memory costs a page fault per 4 KiB); with the
             # bounds checked, "wrap" is "raise" without the temporary NumPy makes for out= under "raise"
             return np.take(X, idx, axis=0, out=scratch.empty(shape, dtype), mode="wrap")
-        rows = np.take(X, idx, axis=0)
+        rows = X.take(idx, axis=0)
         return rows if rows.dtype == dtype else rows.astype(dtype)
     # A memory map: read the rows in file order (one forward sweep over the pages), then put them
     # back in the order asked for. Only the batch's rows are ever read or allocated.

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from . import functional as F
+from .affine_chain import Chain
 from .functional import dense as D
 from .functional import losses as L
 from .layers import ELU, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
@@ -65,6 +66,10 @@ class Plan:
 
     def __init__(self, steps: list, loss):
         self.steps, self.loss = steps, loss
+        affine = [layer for kind, layer, _ in steps if kind == "affine"]
+        # a chain of affine layers (+ ReLU) alone: its fast path, bound once per batch shape
+        self.chain = Chain(affine, [fused for _, _, fused in steps], loss is F.cross_entropy) \
+            if len(affine) == len(steps) else None
 
     @classmethod
     def build(cls, model, loss) -> "Plan | None":
@@ -88,6 +93,9 @@ class Plan:
         is not a 2-D array, or nothing to differentiate)."""
         if not isinstance(x, np.ndarray) or x.ndim != 2 and self.steps[0][0] != "flatten":
             return None
+        done = self.chain.run(x, y, scale) if self.chain is not None else None
+        if done is not None:
+            return done
         tape, h, wanted = [], x, False  # wanted: whether h depends on a parameter that requires a gradient
         for kind, obj, extra in self.steps:
             if kind == "affine":

@@ -94,10 +94,15 @@ def _product(a, b):
     """
     if a.ndim == 2 and a.dtype == b.dtype:
         m, n = a.shape[0], b.shape[1]
-        if n > m and m * n >= TALL_MIN:
+        if _wide(m, n):
             return np.matmul(b.T, a.T, out=_scratch.empty((n, m), a.dtype)).T
         return np.matmul(a, b, out=_scratch.empty((m, n), a.dtype))
     return a @ b
+
+
+def _wide(m: int, n: int) -> bool:
+    """Whether ``_product`` computes an (m, n) result as its transpose."""
+    return n > m and m * n >= TALL_MIN
 
 
 # elements from which a wide result is computed transposed (128×128; smaller products cost the same

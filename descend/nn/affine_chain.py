@@ -1,0 +1,204 @@
+"""The execution plan's fast path: a chain of ``Linear`` layers (each maybe fused with its ``ReLU``) under
+cross-entropy or MSE, bound once per batch shape.
+
+``functional.dense.Linear`` / ``LinearReLU`` decide at every call how to lay out each product (a wide
+result is computed as its transpose), which ReLU kernel walks it, how the bias gradient is summed, and
+they take their arrays from the scratch pool. For a fixed batch shape those decisions never change,
+so ``Chain.bind`` makes them once — with the same rules (``_wide``, ``_transposed``) on arrays of the
+same layouts — and keeps every array the step needs. A step is then the layers' kernels and BLAS
+products called in the same order on the same operands: the same bits as the layers' own backward
+(tests/test_plan.py), at a fraction of their Python cost.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .functional import dense as D
+from .functional import losses as L
+from .functional.dense import _transposed, _wide
+
+__all__ = ["Chain"]
+
+
+class Chain:
+    """The bound steps of a chain of affine layers; ``run`` as ``Plan.run``."""
+
+    def __init__(self, layers: list, fused: list, cross_entropy: bool):
+        self.layers, self.fused, self.cross_entropy = layers, fused, cross_entropy
+        self.parameters = [p for layer in layers for p in layer.parameters()]
+        self.bound: dict = {}
+
+    def run(self, x: np.ndarray, y, scale: float):
+        """(J × scale, the output), or None when this batch needs the layers' general path."""
+        if x.ndim != 2 or x.dtype != self.layers[0].weight._data.dtype:
+            return None  # e.g. mixed dtypes: NumPy's promotion rules, the layers' general path
+        need = tuple([p.requires_grad for p in self.parameters])
+        key = (x.shape, x.flags.c_contiguous, need)
+        if key not in self.bound:
+            if len(self.bound) > 8:  # e.g. a last smaller batch per epoch; never grow without bound
+                self.bound.clear()
+            try:
+                self.bound[key] = _Bound(self, x)
+            except _Uncovered:
+                self.bound[key] = None
+        bound = self.bound[key]
+        return bound.run(x, y, scale) if bound is not None else None
+
+
+class _Uncovered(Exception):
+    """This batch shape is left to the general path."""
+
+
+class _Affine:
+    """One layer's arrays and decisions for a fixed input shape (forward and backward)."""
+
+    def __init__(self, layer, fused: bool, h, wanted_before: bool):
+        w, b = layer.weight, layer.bias
+        self.w, self.b = w._data, (b._data if b is not None else None)
+        self.fused = fused
+        self.need_x = wanted_before
+        self.need_w = w.requires_grad
+        self.need_b = b is not None and b.requires_grad
+        self.params = [p for p in (w, b) if p is not None and p.requires_grad]
+        m, n = h.shape[0], self.w.shape[0]
+        self.wide = _wide(m, n)  # the product's layout, as functional.dense._product lays it out
+        buf = np.empty((n, m) if self.wide else (m, n), self.w.dtype)
+        self.out = buf.T if self.wide else buf
+        self.rows = _transposed(self.out)  # LinearReLU's forward kernel walks the transpose
+
+    def forward(self, h):
+        self.x = h
+        if self.wide:
+            np.matmul(self.w, h.T, out=self.out.T)
+        else:
+            np.matmul(h, self.w.T, out=self.out)
+        out, b = self.out, self.b
+        if self.fused:
+            if self.rows:
+                D._act_kernels().bias_relu_rows(out.T, b)
+            else:
+                D._act_kernels().bias_relu(out, b)
+        elif b is not None:
+            out += b
+        return out
+
+    def bind_backward(self, g, sink_w, sink_b):
+        """Decide the backward's layouts for an incoming gradient laid out as ``g``."""
+        self.sink_w, self.sink_b = sink_w, sink_b
+        self.sink_w_t = sink_w is not None and _transposed(sink_w)
+        dt = self.w.dtype
+        if self.fused:
+            self.relu_rows = _transposed(self.out) and _transposed(g)
+            if self.relu_rows:
+                self.gz = np.empty(self.out.shape[::-1], dt).T
+            else:
+                self.gz = np.empty(g.shape, dt)
+            gz = self.gz
+        else:
+            gz = g
+        self.bias_by_blas = gz.ndim == 2 and _transposed(gz)  # as functional.dense._bias_grad sums it
+        self.ones = np.ones(gz.shape[0], dt) if self.bias_by_blas else None
+        m, n = gz.shape[0], self.w.shape[1]
+        self.gx_wide = _wide(m, n)
+        if self.need_x:
+            buf = np.empty((n, m) if self.gx_wide else (m, n), dt)
+            self.gx = buf.T if self.gx_wide else buf
+        else:
+            self.gx = None
+        return self.gx
+
+    def _bias_grad(self, g):
+        if self.bias_by_blas:
+            np.matmul(g.T, self.ones, out=self.sink_b)
+        else:
+            np.add.reduce(g, axis=0, out=self.sink_b)
+
+    def backward(self, g):
+        if self.fused:
+            gz = self.gz
+            if self.relu_rows:
+                D._act_kernels().relu_backward_rows(g.T, self.out.T, gz.T)
+                if self.need_b:
+                    self._bias_grad(gz)
+            else:
+                D._act_kernels().relu_backward_bias(np.ascontiguousarray(g), np.ascontiguousarray(self.out), gz,
+                                                    self.sink_b if self.need_b else None)
+        else:
+            gz = g
+            if self.need_b:
+                self._bias_grad(gz)
+        if self.need_x:
+            if self.gx_wide:
+                np.matmul(self.w.T, gz.T, out=self.gx.T)
+            else:
+                np.matmul(gz, self.w, out=self.gx)
+        if self.need_w:
+            x = self.x
+            if self.sink_w_t:
+                np.matmul(x.T, gz, out=self.sink_w.T)
+            else:
+                np.matmul(gz.T, x, out=self.sink_w)
+        self.x = None
+        return self.gx
+
+
+class _Bound:
+    """A chain bound to one input shape: its layers' arrays and the loss's."""
+
+    def __init__(self, chain: Chain, x):
+        self.cross_entropy = chain.cross_entropy
+        self.layers, h, wanted = [], x, False
+        for layer, fused in zip(chain.layers, chain.fused):
+            a = _Affine(layer, fused, h, wanted)
+            wanted = wanted or bool(a.params)
+            self.layers.append(a)
+            h = a.out
+        if not wanted:
+            raise _Uncovered  # nothing to differentiate: the graph says so
+        if not chain.cross_entropy and _transposed(h):
+            raise _Uncovered  # MSE's gradient would take a layout of NumPy's choosing
+        dt = h.dtype
+        self.p, self.losses = np.empty(h.shape, dt), np.empty(h.shape[0], dt)
+        g = self.p  # the layout of the loss's gradient: cross-entropy's softmax, or MSE's (both C order)
+        for a, layer in zip(reversed(self.layers), reversed(chain.layers)):
+            g = a.bind_backward(g, layer.weight.grad if a.need_w else None,
+                                layer.bias.grad if a.need_b else None)
+            if g is None:
+                break
+        self.params = [p for a in self.layers for p in a.params]
+
+    def run(self, x, y, scale):
+        h = x
+        for a in self.layers:
+            h = a.forward(h)
+        value, g = self._loss(h, y, scale)
+        for a in reversed(self.layers):
+            g = a.backward(g)
+            if g is None:
+                break
+        for p in self.params:
+            p._grad_zero = False
+        return value, h.copy()  # the buffer is the next step's: the caller gets its own array
+
+    def _loss(self, z, y, scale):
+        """(J × scale, dJ/dz) — cross-entropy's kernels as ``CrossEntropy`` calls them, or MSE's Function."""
+        if self.cross_entropy:
+            y = L.cross_entropy_labels(z, y)
+            n = z.shape[0]
+            bad, total = L._loss_kernels().softmax_xent(z, y, self.p, self.losses)
+            if bad:
+                raise L._label_range_error(y, z.shape[1])
+            value = np.asarray(np.float64(total) / n, dtype=z.dtype)
+        else:
+            L._check_same_shape("mse", z, np.asarray(y))
+            fn = L.MSE()
+            fn.needs_input_grad = (True, False)
+            value = fn.forward(z, np.asarray(y, dtype=z.dtype), reduction="mean")
+        g = np.ones_like(value)
+        if scale != 1.0:  # as ``value * scale`` in the graph: the number in the value's dtype
+            s = np.asarray(scale, dtype=value.dtype)
+            value, g = value * s, g * s
+        if not self.cross_entropy:
+            return float(value), fn.backward(g)[0]
+        L._loss_kernels().xent_grad(self.p, y, np.asarray(g / n, self.p.dtype).reshape(1))
+        return float(value), self.p
