@@ -203,17 +203,19 @@ def test_take_rejects_other_dtypes(bad, err):
 def test_a_large_batch_is_gathered_into_a_recycled_array_with_takes_semantics():
     X = np.arange(600 * 784, dtype=np.float32).reshape(600, 784)  # 128 rows = 401 KB: the recycled path
     idx = np.array([5, -1, 0] + list(range(10, 135)))
-    a = take(X, idx)
+    a = take(X, idx, recycle=True)
     np.testing.assert_array_equal(a, X[idx])  # negative indices count from the end, as X[idx] does
-    b = take(X, idx[::-1])
+    a.flags.writeable = False  # a holder may lock it; the pool unlocks it when it hands it out again
+    b = take(X, idx[::-1], recycle=True)
     assert not np.shares_memory(a, b)  # a is still held: b gets another array
     np.testing.assert_array_equal(a, X[idx])
     address = a.__array_interface__["data"][0]
     del a
-    c = take(X, idx)  # a's array is free again: recycled, and written in full
+    c = take(X, idx, recycle=True)  # a's array is free again: recycled, and written in full
     assert c.__array_interface__["data"][0] == address
     np.testing.assert_array_equal(c, X[idx])
-    with pytest.raises(IndexError):
-        take(X, np.concatenate([idx, [600]]))
-    with pytest.raises(IndexError):
-        take(X, np.concatenate([idx, [-601]]))
+    d = take(X, idx)  # without recycle: a new array, as ever
+    assert not np.shares_memory(c, d) and d.__array_interface__["data"][0] != address
+    for bad in (600, -601):
+        with pytest.raises(IndexError):
+            take(X, np.concatenate([idx, [bad]]), recycle=True)

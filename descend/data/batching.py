@@ -117,7 +117,7 @@ def _as_index(idx, n: int) -> np.ndarray:
     return idx
 
 
-def _gather(X, idx, *, dtype) -> np.ndarray:
+def _gather(X, idx, *, dtype, recycle: bool = False) -> np.ndarray:
     """Rows ``X[idx]`` as a new C-contiguous array of ``dtype`` (None: X's own); X is never written."""
     if isinstance(X, RowView):
         idx, X = X.index[idx], X.base
@@ -126,11 +126,13 @@ def _gather(X, idx, *, dtype) -> np.ndarray:
         return np.array(X[idx], dtype=dtype, order="C")  # one contiguous read, then one cast
     if not is_mapped(X):
         shape = (len(idx),) + X.shape[1:]
-        if X.dtype == dtype and len(idx) and math.prod(shape) * dtype.itemsize >= scratch.MIN_BYTES \
+        if recycle and X.dtype == dtype and len(idx) and math.prod(shape) * dtype.itemsize >= scratch.MIN_BYTES \
                 and -len(X) <= idx.min() and idx.max() < len(X):
             # a large batch into a recycled array (fresh memory costs a page fault per 4 KiB); with the
             # bounds checked, "wrap" is "raise" without the temporary NumPy makes for out= under "raise"
-            return np.take(X, idx, axis=0, out=scratch.empty(shape, dtype), mode="wrap")
+            out = scratch.empty(shape, dtype)
+            out.flags.writeable = True  # its last holder may have locked it
+            return X.take(idx, axis=0, out=out, mode="wrap")
         rows = X.take(idx, axis=0)
         return rows if rows.dtype == dtype else rows.astype(dtype)
     # A memory map: read the rows in file order (one forward sweep over the pages), then put them
@@ -144,7 +146,7 @@ def _gather(X, idx, *, dtype) -> np.ndarray:
     return out
 
 
-def take(X, idx, dtype=np.float32) -> np.ndarray:
+def take(X, idx, dtype=np.float32, *, recycle: bool = False) -> np.ndarray:
     """Gather the rows ``X[idx]`` as a C-contiguous batch of ``dtype`` (float32 by default, float64 for a
     float64 model) and shape (len(idx), *X.shape[1:]).
 
@@ -153,7 +155,8 @@ def take(X, idx, dtype=np.float32) -> np.ndarray:
     ``idx`` order) and only those rows are cast; a ``RowView`` reads its base's rows. For an in-memory
     ``X`` already of ``dtype`` and C-contiguous, a slice returns a read-only view (no copy — batch
     gradient descent takes the whole set every step); everything else returns a new array. Never
-    writes to ``X``.
+    writes to ``X``. ``recycle=True`` (the training loop's batches) gathers a large batch into an array of
+    ``descend.common.scratch``, handed out again once nothing refers to it: no fresh memory per batch.
     """
     dtype = float_dtype("dtype", dtype)
     if isinstance(idx, slice):
@@ -165,7 +168,7 @@ def take(X, idx, dtype=np.float32) -> np.ndarray:
         return _gather(X, idx, dtype=dtype)
     if not isinstance(X, (np.ndarray, RowView)):
         X = np.asarray(X)
-    return _gather(X, _as_index(idx, len(X)), dtype=dtype)
+    return _gather(X, _as_index(idx, len(X)), dtype=dtype, recycle=recycle)
 
 
 def resolve_batch_size(n: int, batch_size) -> int:

@@ -182,23 +182,19 @@ class _Bound:
 
     def _loss(self, z, y, scale):
         """(J × scale, dJ/dz) — cross-entropy's kernels as ``CrossEntropy`` calls them, or MSE's Function."""
+        s = np.asarray(scale, dtype=z.dtype)  # as ``value * scale`` in the graph: the number in J's dtype
+        g = np.ones((), z.dtype) if scale == 1.0 else np.ones((), z.dtype) * s  # dJ/dJ, before J is known
         if self.cross_entropy:
             y = L.cross_entropy_labels(z, y)
             n = z.shape[0]
-            bad, total = L._loss_kernels().softmax_xent(z, y, self.p, self.losses)
+            bad, total = L._loss_kernels().softmax_xent_grad(z, y, self.p, self.losses,
+                                                             np.asarray(g / n, z.dtype).reshape(1))
             if bad:
                 raise L._label_range_error(y, z.shape[1])
             value = np.asarray(np.float64(total) / n, dtype=z.dtype)
-        else:
-            L._check_same_shape("mse", z, np.asarray(y))
-            fn = L.MSE()
-            fn.needs_input_grad = (True, False)
-            value = fn.forward(z, np.asarray(y, dtype=z.dtype), reduction="mean")
-        g = np.ones_like(value)
-        if scale != 1.0:  # as ``value * scale`` in the graph: the number in the value's dtype
-            s = np.asarray(scale, dtype=value.dtype)
-            value, g = value * s, g * s
-        if not self.cross_entropy:
-            return float(value), fn.backward(g)[0]
-        L._loss_kernels().xent_grad(self.p, y, np.asarray(g / n, self.p.dtype).reshape(1))
-        return float(value), self.p
+            return float(value if scale == 1.0 else value * s), self.p
+        L._check_same_shape("mse", z, np.asarray(y))
+        fn = L.MSE()
+        fn.needs_input_grad = (True, False)
+        value = fn.forward(z, np.asarray(y, dtype=z.dtype), reduction="mean")
+        return float(value if scale == 1.0 else value * s), fn.backward(g)[0]

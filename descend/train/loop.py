@@ -297,7 +297,7 @@ class _Run:
 
     def batch_input(self, idx) -> np.ndarray:
         """The training input of the batch ``idx``: gathered, augmented, preprocessed."""
-        xb = D.take(self.X, idx, dtype=self.dtype)
+        xb = D.take(self.X, idx, dtype=self.dtype, recycle=True)
         if self.augment is not None:
             xb = self.augment(xb, self.state.aug_rng)
         if self.preprocess is not None:
