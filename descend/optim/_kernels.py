@@ -221,3 +221,20 @@ def nadam(theta, keep, g, m, v, b1, omb1, b2, omb2, eps, bc2, lams, cw, dlr, one
             gi, mi, vi = _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny)
             d = math.sqrt(vi / bc2) + eps
             theta[i] = decay * theta[i] + cg * gi / d + cm * mi / d
+
+
+@_fused
+def rescale(theta, keep, scales, bounds):
+    """The lr scale of each run of θ (``scales[r]`` on θ[bounds[r]:bounds[r + 1]]): θ ← (θ − keep)·s + keep, the
+    step scaled by s; s = 0 puts ``keep`` back exactly (frozen), s = 1 leaves the run alone."""
+    for r in range(bounds.size - 1):
+        s = scales[r]
+        if s == 1:
+            continue
+        lo = bounds[r]
+        for k in prange(bounds[r + 1] - lo):
+            i = lo + k
+            if s == 0:
+                theta[i] = keep[i]
+            else:
+                theta[i] = (theta[i] - keep[i]) * s + keep[i]

@@ -122,7 +122,9 @@ class Optimizer:
             raise ValueError("lr_scale is 0 for every parameter: nothing would be trained; unfreeze some "
                              "parameters (e.g. the new head)")
         self.lr_scale = s
-        self._runs = [(sl, c) for sl, c in _runs(s) if c != 1.0]
+        runs = _runs(s)
+        # the runs as the ``rescale`` kernel takes them (its scale array is cast to θ's dtype at the step)
+        self._runs = (np.array([c for _, c in runs]), np.array([0] + [sl.stop for sl, _ in runs], dtype=np.uint64))
 
     def set_weight_decay_scale(self, scale) -> None:
         """Per-parameter weight-decay multipliers: a θ-sized vector c ≥ 0 (None removes them).
@@ -159,15 +161,12 @@ class Optimizer:
 
     def _end(self, theta, keep, loss):
         """Apply ``lr_scale`` to the step just taken (θ before it is in ``keep``); return ``loss``."""
-        if self.lr_scale is not None:
-            for sl, c in self._runs:
-                t, k = theta[sl], keep[sl]
-                if c == 0.0:  # frozen: θ₀ exactly
-                    np.copyto(t, k)
-                else:  # θ₀ + s·(θ₁ − θ₀), in θ's dtype
-                    t -= k
-                    t *= c
-                    t += k
+        if self.lr_scale is not None:  # one pass over the runs: θ₀ + s·(θ₁ − θ₀) in θ's dtype, θ₀ exactly at s = 0
+            scales, bounds = self._runs
+            if scales.dtype != theta.dtype:
+                scales = scales.astype(theta.dtype)
+                self._runs = (scales, bounds)
+            _k().rescale(theta, keep, scales, bounds)
         return loss
 
     # ------------------------------------------------------------------ to implement
