@@ -10,11 +10,14 @@ pickle-free checkpoints).
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from . import nn
 from .config import optimizers, schedules
@@ -26,6 +29,20 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 # scikit-learn's activation names → the layer (None: no activation)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid, "identity": None,
                "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
+
+
+# a network whose largest product per step has fewer multiply-adds (batch × fan-in × fan-out) trains on one
+# BLAS thread: splitting so small a product costs more than it saves, and far more on a busy machine (NOTES.md)
+ONE_THREAD_BELOW = 1 << 22
+
+
+def _blas_threads(model, batch: int):
+    """One BLAS thread for the fit of a small network (``ONE_THREAD_BELOW``), else BLAS as it is."""
+    largest = max((m.in_features * m.out_features for _, m in model.named_modules() if isinstance(m, nn.Linear)),
+                  default=0)
+    if batch * largest < ONE_THREAD_BELOW:
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def _weighted_cross_entropy(out, yw):
@@ -142,9 +159,10 @@ class _MLP(BaseEstimator):
         sched = None
         if self.schedule != "constant":
             sched = schedules()[self.schedule](lr=self.lr)
-        history = fit(self._model, X, yw, optimizer=self._optimizer, loss=self._loss, epochs=epochs, batch_size=bs,
-                      schedule=sched, l2=self.l2 * n / wsum, validation=validation, stopping=stopping, divergence=None,
-                      seed=rng, dtype=np.dtype(self.dtype))
+        with _blas_threads(self._model, bs):
+            history = fit(self._model, X, yw, optimizer=self._optimizer, loss=self._loss, epochs=epochs,
+                          batch_size=bs, schedule=sched, l2=self.l2 * n / wsum, validation=validation,
+                          stopping=stopping, divergence=None, seed=rng, dtype=np.dtype(self.dtype))
         self.loss_curve_ = list(self.loss_curve_) + [e["train_loss"] for e in history.epochs]
         self.n_iter_ += len(history.epochs)
         self.t_ += history.steps

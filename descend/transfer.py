@@ -16,12 +16,13 @@ __all__ = ["transfer_model", "add_transfer_arguments", "transfer_options"]
 
 
 def transfer_model(run, *, input_shape, num_classes: int, freeze: int = 0, new_head: int | None = None,
-                   backbone_lr_scale: float = 1.0, rng: np.random.Generator):
+                   backbone_lr_scale: float = 1.0, backbone_weight_decay_scale: float = 1.0, rng: np.random.Generator):
     """The network of ``run`` (its trained θ) ready to train on new data.
 
     ``freeze``: the first N layers of the network are frozen (``Module.freeze``); ``new_head``: the last
     ``Linear`` is replaced by a fresh one with that many outputs (drawn from ``rng``);
-    ``backbone_lr_scale``: every layer but the head trains at lr × that. Checked first: the new data's
+    ``backbone_lr_scale``: every layer but the head trains at lr × that; ``backbone_weight_decay_scale``:
+    their weight decay (the optimizer's and the L2 λ) is multiplied by that. Checked first: the new data's
     sample shape must be the run's, and the output count must match ``num_classes``.
     """
     if isinstance(run, nn.Module):
@@ -40,6 +41,8 @@ def transfer_model(run, *, input_shape, num_classes: int, freeze: int = 0, new_h
                          "(the head stays trainable)")
     if not backbone_lr_scale >= 0:
         raise ValueError(f"--backbone-lr-scale must be ≥ 0, got {backbone_lr_scale}")
+    if not backbone_weight_decay_scale >= 0:
+        raise ValueError(f"--backbone-weight-decay-scale must be ≥ 0, got {backbone_weight_decay_scale}")
     head = module[-1]
     if new_head is not None:
         if new_head != num_classes:
@@ -52,6 +55,7 @@ def transfer_model(run, *, input_shape, num_classes: int, freeze: int = 0, new_h
     module.train()
     for layer in module[:-1]:
         layer.set_lr_scale(backbone_lr_scale)
+        layer.set_weight_decay_scale(backbone_weight_decay_scale)
     for layer in module[:freeze]:
         layer.freeze()
     return module
@@ -64,13 +68,18 @@ def add_transfer_arguments(parser) -> None:
     parser.add_argument("--new-head", type=int, metavar="CLASSES", help="replace its last layer by a new one")
     parser.add_argument("--backbone-lr-scale", type=float, default=1.0, metavar="S",
                         help="train every layer but the head at lr × S (e.g. 0.1)")
+    parser.add_argument("--backbone-weight-decay-scale", type=float, default=1.0, metavar="S",
+                        help="multiply the weight decay and L2 of every layer but the head by S (e.g. 0)")
 
 
 def transfer_options(args) -> dict | None:
     """The transfer flags given, as keyword arguments of ``transfer_model`` (None: no --init-from)."""
     if args.init_from is None:
-        if args.freeze or args.new_head is not None or args.backbone_lr_scale != 1.0:
-            raise ValueError("--freeze, --new-head and --backbone-lr-scale need --init-from RUN")
+        if (args.freeze or args.new_head is not None or args.backbone_lr_scale != 1.0
+                or args.backbone_weight_decay_scale != 1.0):
+            raise ValueError("--freeze, --new-head, --backbone-lr-scale and --backbone-weight-decay-scale need "
+                             "--init-from RUN")
         return None
     return {"run": str(args.init_from), "freeze": args.freeze, "new_head": args.new_head,
-            "backbone_lr_scale": args.backbone_lr_scale}
+            "backbone_lr_scale": args.backbone_lr_scale,
+            "backbone_weight_decay_scale": args.backbone_weight_decay_scale}

@@ -116,3 +116,26 @@ def test_early_stopping_keeps_the_best_validation_epoch():
     clf = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=3, max_iter=500,
                         lr=0.05, random_state=0).fit(X, y)
     assert clf.n_iter_ < 500 and len(clf.validation_scores_) == clf.n_iter_
+
+
+def test_a_small_networks_fit_runs_on_one_blas_thread():
+    """Products of a few thousand multiply-adds are not worth splitting between BLAS threads (NOTES.md);
+    a large network keeps BLAS as it is."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    from descend import nn
+    from descend.sklearn import ONE_THREAD_BELOW, _blas_threads
+    rng = np.random.default_rng(0)
+    small = nn.Sequential(nn.Linear(30, 100, rng=rng), nn.ReLU(), nn.Linear(100, 2, rng=rng))
+    large = nn.Sequential(nn.Linear(784, 100, rng=rng), nn.ReLU(), nn.Linear(100, 10, rng=rng))
+    assert 200 * 30 * 100 < ONE_THREAD_BELOW <= 200 * 784 * 100
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):  # two threads to start from, whatever the machine
+        before = blas()
+        assert before and all(n == 2 for n in before)
+        with _blas_threads(small, 200):
+            assert all(n == 1 for n in blas())
+        with _blas_threads(large, 200):
+            assert blas() == before
+        assert blas() == before

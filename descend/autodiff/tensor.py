@@ -230,12 +230,13 @@ class Parameter(Tensor):
     """A trainable leaf tensor (``requires_grad=True``) owned by a module.
 
     ``kind`` says what it is ("weight", "bias", "scale", "shift"), which masks (e.g. L2 on
-    weights only) use. ``requires_grad = False`` freezes it and ``lr_scale`` multiplies its learning
-    rate (``Params.lr_scale`` gathers both into one vector over θ, which ``fit`` gives the optimizer). Once packed into a flat vector θ (``descend.pack``), ``data`` is a view of
+    weights only) use. ``requires_grad = False`` freezes it, ``lr_scale`` multiplies its learning
+    rate and ``weight_decay_scale`` its weight decay (the optimizer's and ``fit``'s L2): its parameter
+    group (``Params.lr_scale`` / ``weight_decay_scale`` gather them into vectors over θ for the optimizer). Once packed into a flat vector θ (``descend.pack``), ``data`` is a view of
     θ and may not be rebound: assign into it (``p.data[...] = x``) instead.
     """
 
-    __slots__ = ("kind", "_packed", "lr_scale")
+    __slots__ = ("kind", "_packed", "lr_scale", "weight_decay_scale")
 
     def __init__(self, data, *, kind: str = "weight", name: str | None = None):
         arr = np.asarray(data.data if isinstance(data, Tensor) else data)
@@ -245,6 +246,7 @@ class Parameter(Tensor):
         super().__init__(arr, requires_grad=True, name=name)
         self.kind = kind
         self.lr_scale = 1.0  # multiplier of the learning rate for this parameter (a parameter group's)
+        self.weight_decay_scale = 1.0  # multiplier of its weight decay and L2 (a parameter group's)
 
     def zero_grad(self) -> None:
         """Forget the gradient; a packed parameter zeroes its view of the flat gradient in place."""

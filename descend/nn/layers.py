@@ -109,6 +109,15 @@ class Module:
             p.lr_scale = scale
         return self
 
+    def set_weight_decay_scale(self, scale: float) -> "Module":
+        """Multiply the weight decay of this module's parameters by ``scale``: the optimizer's
+        ``weight_decay`` (L2 or decoupled, as the optimizer does it) and ``fit(l2=...)``'s λ alike
+        (0: no decay for this group; e.g. 0.1 for a backbone fine-tuned at lr/10)."""
+        scale = nonnegative("weight decay scale", scale)
+        for p in self.parameters():
+            p.weight_decay_scale = scale
+        return self
+
     def zero_grad(self) -> None:
         """Forget accumulated gradients (a packed parameter's gradient view is zeroed in place)."""
         for p in self.parameters():

@@ -138,6 +138,16 @@ class Params:
             s[e.slice] = p.lr_scale if p.requires_grad else 0.0
         return s
 
+    def weight_decay_scale(self) -> np.ndarray | None:
+        """The weight-decay multiplier of every value of θ (its parameter's ``weight_decay_scale``);
+        None when every one is 1."""
+        if all(p.weight_decay_scale == 1.0 for p in self._parameters):
+            return None
+        s = np.ones(self.theta.size)
+        for p, e in zip(self._parameters, self.layout):
+            s[e.slice] = p.weight_decay_scale
+        return s
+
     def trainable(self) -> np.ndarray:
         """Boolean mask over θ of the parameters that are not frozen."""
         m = np.ones(self.theta.size, dtype=bool)

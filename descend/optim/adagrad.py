@@ -44,6 +44,6 @@ class Adagrad(Optimizer):
         s = self._ensure_state(theta)["s"]
         dt = theta.dtype.type
         clr = lr / (1.0 + self.t * self.lr_decay)
-        _k().adagrad(theta, keep, g, s, dt(clr), dt(self.eps), dt(self.weight_decay), self.eps_inside)
+        _k().adagrad(theta, keep, g, s, dt(clr), dt(self.eps), *self._decays(theta), self.eps_inside)
         self.t += 1
         return self._end(theta, keep, loss)

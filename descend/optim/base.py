@@ -44,6 +44,22 @@ def evaluate(closure, theta):
     return float(loss), grad
 
 
+def _scale_vector(name, scale):
+    """A θ-sized vector of multipliers, checked: flat, finite, ≥ 0."""
+    s = np.asarray(scale, dtype=np.float64)
+    if s.ndim != 1 or not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError(f"{name} must be a flat vector of finite values ≥ 0 over θ, got shape {s.shape} "
+                         f"with min {s.min() if s.size else None}")
+    return s
+
+
+def _runs(s):
+    """[(slice, value)]: the runs of equal value that cover ``s`` in order. A parameter's multiplier is one
+    value, so a group is a few contiguous slices of θ: updates work in place on them, without index arrays."""
+    cuts = np.flatnonzero(np.diff(s)) + 1
+    return [(slice(int(a), int(b)), float(s[a])) for a, b in zip(np.r_[0, cuts], np.r_[cuts, s.size])]
+
+
 class Optimizer:
     """Base of every optimizer: ``step(theta, closure, lr=None, keep=None) -> loss`` on a flat θ updated in place.
 
@@ -81,6 +97,8 @@ class Optimizer:
         self.t = 0
         self.state: dict[str, np.ndarray] = {}
         self.lr_scale = self._runs = None  # per-parameter step multipliers (``set_lr_scale``); None: all 1
+        self.weight_decay_scale = self._decay_runs = None  # per-parameter decay multipliers; None: all 1
+        self._decay_cache = None  # the kernels' (λ per run, bounds) for the groups (``_decays``)
 
     # ------------------------------------------------------------------ parameter groups
     def set_lr_scale(self, scale) -> None:
@@ -99,31 +117,56 @@ class Optimizer:
         if scale is None:
             self.lr_scale = self._runs = None
             return
-        s = np.asarray(scale, dtype=np.float64)
-        if s.ndim != 1 or not np.all(np.isfinite(s)) or np.any(s < 0):
-            raise ValueError(f"lr_scale must be a flat vector of finite values ≥ 0 over θ, got shape {s.shape} "
-                             f"with min {s.min() if s.size else None}")
+        s = _scale_vector("lr_scale", scale)
         if not np.any(s > 0):
             raise ValueError("lr_scale is 0 for every parameter: nothing would be trained; unfreeze some "
                              "parameters (e.g. the new head)")
         self.lr_scale = s
-        # a parameter's scale is one value: runs of equal scale (≠ 1) are contiguous slices of θ, so the step
-        # is rescaled in place, with no index arrays or temporaries per step
-        cuts = np.flatnonzero(np.diff(s)) + 1
-        self._runs = [(slice(int(a), int(b)), float(s[a])) for a, b in zip(np.r_[0, cuts], np.r_[cuts, s.size])
-                      if s[a] != 1.0]
+        runs = _runs(s)
+        # the runs as the ``rescale`` kernel takes them (its scale array is cast to θ's dtype at the step)
+        self._runs = (np.array([c for _, c in runs]), np.array([0] + [sl.stop for sl, _ in runs], dtype=np.uint64))
+
+    def set_weight_decay_scale(self, scale) -> None:
+        """Per-parameter weight-decay multipliers: a θ-sized vector c ≥ 0 (None removes them).
+
+        A parameter's weight decay is c·``weight_decay``, in the optimizer's own form: the L2 term
+        g ← g + c·λ·θ of SGD, AdaGrad, RMSprop, Adam and NAdam, or the decoupled θ ← (1 − lr·c·λ)·θ of
+        AdamW (and NAdam with decoupled_weight_decay). With ``set_lr_scale`` this is PyTorch's parameter
+        groups, each with its own ``lr`` = s·lr and ``weight_decay`` = c·λ (c = 0: no decay, e.g. for a
+        backbone or for biases). The kernels take one λ per contiguous run of θ with one c, in their one
+        pass (no gathers, no per-element decay vector, no extra call); without groups θ is one run.
+        Optimizers without a weight decay (L-BFGS, BFGS, Newton) accept and ignore it. Not part of
+        ``state_dict``: ``fit`` sets it from the model's parameters, as it sets the lr scales.
+        """
+        self._decay_cache = None
+        if scale is None:
+            self.weight_decay_scale = self._decay_runs = None
+            return
+        s = _scale_vector("weight_decay_scale", scale)
+        self.weight_decay_scale = s
+        self._decay_runs = None if np.all(s == 1.0) else _runs(s)
+
+    def _decays(self, theta):
+        """(λ of each run of θ, the runs' bounds): the kernels' weight decay, one run without groups. Cached:
+        rebuilt only when θ's size or dtype, the groups or ``weight_decay`` change."""
+        wd = getattr(self, "weight_decay", 0.0)
+        key = (theta.size, theta.dtype, wd)
+        cache = self._decay_cache
+        if cache is None or cache[0] != key:
+            runs = self._decay_runs if self._decay_runs is not None and wd != 0.0 else [(slice(0, theta.size), 1.0)]
+            lams = np.array([wd * c for _, c in runs], dtype=theta.dtype)
+            bounds = np.array([0] + [sl.stop for sl, _ in runs], dtype=np.uint64)  # unsigned: _kernels.py
+            self._decay_cache = cache = (key, lams, bounds)
+        return cache[1], cache[2]
 
     def _end(self, theta, keep, loss):
         """Apply ``lr_scale`` to the step just taken (θ before it is in ``keep``); return ``loss``."""
-        if self.lr_scale is not None:
-            for sl, c in self._runs:
-                t, k = theta[sl], keep[sl]
-                if c == 0.0:  # frozen: θ₀ exactly
-                    np.copyto(t, k)
-                else:  # θ₀ + s·(θ₁ − θ₀), in θ's dtype
-                    t -= k
-                    t *= c
-                    t += k
+        if self.lr_scale is not None:  # one pass over the runs: θ₀ + s·(θ₁ − θ₀) in θ's dtype, θ₀ exactly at s = 0
+            scales, bounds = self._runs
+            if scales.dtype != theta.dtype:
+                scales = scales.astype(theta.dtype)
+                self._runs = (scales, bounds)
+            _k().rescale(theta, keep, scales, bounds)
         return loss
 
     # ------------------------------------------------------------------ to implement
@@ -186,6 +229,9 @@ class Optimizer:
                         or self._before.dtype != theta.dtype:
                     self._before = np.empty_like(theta)
                 keep = self._before
+        if self.weight_decay_scale is not None and self.weight_decay_scale.shape != theta.shape:
+            raise ValueError(f"weight_decay_scale has {self.weight_decay_scale.size} entries but theta {theta.size}; "
+                             "set it again for this θ (set_weight_decay_scale) or remove it (None)")
         loss, g = evaluate(closure, theta)
         return lr, keep, loss, g
 

@@ -50,6 +50,10 @@ class Clipped:
         """Per-parameter step multipliers (frozen layers, parameter groups): the wrapped optimizer's."""
         self.optimizer.set_lr_scale(scale)
 
+    def set_weight_decay_scale(self, scale) -> None:
+        """Per-parameter weight-decay multipliers (parameter groups): the wrapped optimizer's."""
+        self.optimizer.set_weight_decay_scale(scale)
+
     def state_dict(self, *args, **kwargs) -> dict:
         return self.optimizer.state_dict(*args, **kwargs)
 

@@ -46,7 +46,7 @@ class RMSprop(Optimizer):
         st = self._ensure_state(theta)
         dt = theta.dtype.type
         _k().rmsprop(theta, keep, g, st["s"], st.get("g_avg"), st.get("b"), dt(lr), dt(self.alpha),
-                     dt(1.0 - self.alpha), dt(self.eps), dt(self.weight_decay), dt(self.momentum),
+                     dt(1.0 - self.alpha), dt(self.eps), *self._decays(theta), dt(self.momentum),
                      self.eps_inside_sqrt, dt(np.finfo(theta.dtype).tiny))
         self.t += 1
         return self._end(theta, keep, loss)

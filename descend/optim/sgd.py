@@ -65,20 +65,21 @@ class SGD(Optimizer):
         lr, keep, loss, g = self._begin(theta, closure, lr, keep)
         dt = theta.dtype.type
         k = _k()
-        wd = dt(self.weight_decay)
+        lams, bounds = self._decays(theta)  # λ per run of θ (parameter groups; one run without)
         if self.momentum == 0.0:
-            k.sgd(theta, keep, g, dt(lr), wd)
+            k.sgd(theta, keep, g, dt(lr), lams, bounds)
             self.t += 1
             return self._end(theta, keep, loss)
         v = self._ensure_state(theta)["v"]
         mu = self.momentum
         tiny = dt(np.finfo(theta.dtype).tiny)
         if self.momentum_form == "pytorch":
-            k.sgd_momentum(theta, keep, g, v, dt(lr), dt(mu), dt(1.0 - self.dampening), wd, self.nesterov, self.t == 0, tiny)
+            k.sgd_momentum(theta, keep, g, v, dt(lr), dt(mu), dt(1.0 - self.dampening), lams, bounds, self.nesterov,
+                           self.t == 0, tiny)
         elif self.momentum_form == "ewa":
             lr_c = lr / (1.0 - mu ** (self.t + 1)) if self.bias_correction else lr
-            k.sgd_ewa(theta, keep, g, v, dt(lr_c), dt(mu), dt(1.0 - mu), wd, tiny)
+            k.sgd_ewa(theta, keep, g, v, dt(lr_c), dt(mu), dt(1.0 - mu), lams, bounds, tiny)
         else:
-            k.sgd_cs231n(theta, keep, g, v, dt(lr), dt(mu), wd, tiny)
+            k.sgd_cs231n(theta, keep, g, v, dt(lr), dt(mu), lams, bounds, tiny)
         self.t += 1
         return self._end(theta, keep, loss)

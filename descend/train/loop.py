@@ -327,17 +327,18 @@ class _Run:
 
 
 def _set_groups(optimizer, params) -> None:
-    """Give the optimizer the model's parameter groups (frozen parameters, lr scales) as one vector over θ —
-    or None, which clears the groups of an earlier fit (a layer unfrozen since must train)."""
+    """Give the optimizer the model's parameter groups (frozen parameters, lr and weight-decay scales) as
+    vectors over θ — or None, which clears the groups of an earlier fit (a layer unfrozen since must train)."""
     scale = params.lr_scale()
     if scale is not None and not scale.any():  # said in the model's words before the optimizer's own check
         raise ValueError("every parameter of the model is frozen (requires_grad = False): nothing to train; "
                          "unfreeze some, e.g. model[-1].unfreeze()")
-    if hasattr(optimizer, "set_lr_scale"):
-        optimizer.set_lr_scale(scale)
-    elif scale is not None:
-        raise TypeError(f"the model has frozen parameters or lr scales, but {type(optimizer).__name__} has no "
-                        "set_lr_scale(vector) to honour them; use a descend optimizer")
+    for name, vec in (("lr_scale", scale), ("weight_decay_scale", params.weight_decay_scale())):
+        if hasattr(optimizer, "set_" + name):
+            getattr(optimizer, "set_" + name)(vec)
+        elif vec is not None:
+            raise TypeError(f"the model has parameter groups ({name}), but {type(optimizer).__name__} has no "
+                            f"set_{name}(vector) to honour them; use a descend optimizer")
 
 
 class _Interrupt:

@@ -20,8 +20,9 @@ __all__ = ["Objective"]
 class Objective:
     """``objective() -> (J, grad)``: the loss of ``model`` on the current batch plus the lectures' L2 term.
 
-    J(θ) = loss(model(x), y) + (λ/2m)·Σ‖W‖², the sum over the parameters whose kind is in ``l2_kinds``
-    (weights, not biases, by default; m = the number of training examples, CS231n / Ng), frozen ones excepted. The gradient lands
+    J(θ) = loss(model(x), y) + (λ/2m)·Σ cₚ‖Wₚ‖², the sum over the parameters whose kind is in ``l2_kinds``
+    (weights, not biases, by default; m = the number of training examples, CS231n / Ng), frozen ones excepted,
+    cₚ the parameter's ``weight_decay_scale`` (its group's multiplier of λ; 1 by default). The gradient lands
     in the flat ``params.grad`` (zeroed first) and is returned with J. Set the batch with ``batch(x, y)``;
     the model's output of the last evaluation is ``output`` (for the running accuracy).
 
@@ -37,9 +38,9 @@ class Objective:
             raise ValueError(f"m (the number of training examples) must be ≥ 1, got {m}")
         self.model, self.params, self.loss = model, params, loss
         self.l2, self.m = l2, m
-        frozen = {e.name for e, p in zip(params.layout, model.parameters()) if not p.requires_grad}
         # a frozen parameter takes no L2 term: its gradient stays 0 (its penalty is a constant)
-        self.l2_slices = [e.slice for e in params.layout if e.kind in l2_kinds and e.name not in frozen] if l2 else []
+        self.l2_terms = [(e.slice, p.weight_decay_scale) for e, p in zip(params.layout, model.parameters())
+                         if l2 and e.kind in l2_kinds and p.requires_grad and p.weight_decay_scale != 0.0]
         self.x = self.y = self.output = None
         self.plan = Plan.build(model, loss) if plan else None
 
@@ -69,10 +70,10 @@ class Objective:
         return float(value.data)
 
     def add_penalty(self, total: float) -> float:
-        """J = ``total`` + (λ/2m)·Σ‖W‖², its gradient added into ``params.grad``."""
-        theta, grad, c = self.params.theta, self.params.grad, self.l2 / self.m
-        for sl in self.l2_slices:
-            w = theta[sl]
+        """J = ``total`` + (λ/2m)·Σ cₚ‖Wₚ‖², its gradient added into ``params.grad``."""
+        theta, grad, lam = self.params.theta, self.params.grad, self.l2 / self.m
+        for sl, scale in self.l2_terms:
+            w, c = theta[sl], lam * scale
             total += 0.5 * c * float(np.dot(w, w))
             grad[sl] += c * w
         return total
