@@ -22,6 +22,7 @@ from bench_train import mlp  # noqa: E402  (the same network as the epoch benchm
 from descend import data as D  # noqa: E402
 from descend import pack  # noqa: E402
 from descend.common.blas import threads_for  # noqa: E402
+from descend.nn.plan import largest_product  # noqa: E402
 from descend.optim import Adam  # noqa: E402
 from descend.train import Objective  # noqa: E402
 
@@ -95,7 +96,7 @@ def profile(name, sizes, bs, n=60_000):
         opt.step(params.theta, lambda: (0.0, grad), lr=0.0)  # lr 0: the same passes over θ, m, v; θ unchanged
 
     number = 50 if bs <= 128 else 10
-    with threads_for(objective.plan.largest_product(bs)):  # the BLAS threads fit uses for this network
+    with threads_for(largest_product(model, bs)):  # the BLAS threads fit uses for this network
         t = best({"step": step, "gather": gather, "objective": objective, "graph": graph,
                   "products": products(sizes, bs), "update": update}, number=number)
     rest = t["objective"] - t["products"]

@@ -10,14 +10,11 @@ pickle-free checkpoints).
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
-from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from . import nn
 from .config import optimizers, schedules
@@ -29,20 +26,6 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 # scikit-learn's activation names → the layer (None: no activation)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid, "identity": None,
                "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
-
-
-# a network whose largest product per step has fewer multiply-adds (batch × fan-in × fan-out) trains on one
-# BLAS thread: splitting so small a product costs more than it saves, and far more on a busy machine (NOTES.md)
-ONE_THREAD_BELOW = 1 << 22
-
-
-def _blas_threads(model, batch: int):
-    """One BLAS thread for the fit of a small network (``ONE_THREAD_BELOW``), else BLAS as it is."""
-    largest = max((m.in_features * m.out_features for _, m in model.named_modules() if isinstance(m, nn.Linear)),
-                  default=0)
-    if batch * largest < ONE_THREAD_BELOW:
-        return threadpool_limits(limits=1, user_api="blas")
-    return contextlib.nullcontext()
 
 
 def _weighted_cross_entropy(out, yw):
@@ -140,9 +123,12 @@ class _MLP(BaseEstimator):
 
     def _train(self, X, yw, epochs: int, rng, *, incremental: bool):
         """Train on (X, packed targets) for up to ``epochs`` epochs; record n_iter_ and loss_curve_."""
-        validation, stopping = None, []
+        validation, stopping, loss, w0 = None, [], self._loss, float(yw[0, -1])
+        if self._plain_loss is not None and np.all(yw[:, -1] == yw[0, -1]):
+            # equal weights: the weighted mean is the plain mean, whose loss fit runs through its execution plan
+            yw, loss = yw[:, 0].astype(np.intp), self._plain_loss
         if self.early_stopping and not incremental:
-            stratify = yw[:, 0] if isinstance(self, ClassifierMixin) else None
+            stratify = (yw if yw.ndim == 1 else yw[:, 0]) if isinstance(self, ClassifierMixin) else None
             try:
                 X, Xv, yw, yv = train_test_split(X, yw, test_size=self.validation_fraction, stratify=stratify,
                                                  random_state=int(rng.integers(2 ** 31)))
@@ -154,15 +140,15 @@ class _MLP(BaseEstimator):
         elif not incremental:
             stopping = [EarlyStopping(monitor="train_loss", patience=self.n_iter_no_change, min_delta=self.tol,
                                       restore_best=False)]
-        n, wsum = len(X), float(yw[:, -1].sum())  # L2 over the weights' sum: (λ/2Σw)·Σ‖W‖², as scikit-learn
+        n = len(X)
+        wsum = float(yw[:, -1].sum()) if yw.ndim == 2 else float(n * w0)  # L2: (λ/2Σw)·Σ‖W‖², as scikit-learn
         bs = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
         sched = None
         if self.schedule != "constant":
             sched = schedules()[self.schedule](lr=self.lr)
-        with _blas_threads(self._model, bs):
-            history = fit(self._model, X, yw, optimizer=self._optimizer, loss=self._loss, epochs=epochs,
-                          batch_size=bs, schedule=sched, l2=self.l2 * n / wsum, validation=validation,
-                          stopping=stopping, divergence=None, seed=rng, dtype=np.dtype(self.dtype))
+        history = fit(self._model, X, yw, optimizer=self._optimizer, loss=loss, epochs=epochs, batch_size=bs,
+                      schedule=sched, l2=self.l2 * n / wsum, validation=validation, stopping=stopping,
+                      divergence=None, seed=rng, dtype=np.dtype(self.dtype))
         self.loss_curve_ = list(self.loss_curve_) + [e["train_loss"] for e in history.epochs]
         self.n_iter_ += len(history.epochs)
         self.t_ += history.steps
@@ -204,6 +190,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
     """
 
     _loss = staticmethod(_weighted_cross_entropy)
+    _plain_loss = staticmethod(F.cross_entropy)
 
     def _encode(self, y):
         return np.searchsorted(self.classes_, y)
@@ -265,6 +252,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     ``MLPClassifier``. Targets (n,) or (n, k); ``predict`` returns the same shape."""
 
     _loss = staticmethod(_weighted_squared_error)
+    _plain_loss = None  # scikit-learn's ½·mean squared error is not F.mse: always the weighted form
 
     def fit(self, X, y, sample_weight=None):
         """Train from scratch (or, with ``warm_start``, from the last fit) on (X, y); returns self."""

@@ -203,3 +203,34 @@ def test_the_chain_refuses_bad_labels_like_the_graph():
     o.batch(np.ones((4, 12), np.float32), np.array([0, 1, 5, 2]))
     with pytest.raises(ValueError, match="labels out of range"):
         o()
+
+
+def test_fit_runs_a_small_networks_steps_on_one_blas_thread():
+    """Products of a small network are not worth splitting between BLAS threads (benchmarks/NOTES.md); a
+    large network keeps BLAS as it is, and the setting is restored after fit."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from descend.common.blas import SMALL_PRODUCT
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen = []
+
+    class Watch:
+        def on_step_end(self, state):
+            seen.append(blas())
+
+    rng = np.random.default_rng(0)
+    small, large = _chain((30, 100, 2), (1, 0)), _chain((784, 200, 10), (1, 0))
+    assert 50 * 30 * 100 < SMALL_PRODUCT <= 50 * 784 * 200
+    with threadpool_limits(limits=2, user_api="blas"):  # two threads to start from, whatever the machine
+        before = blas()
+        assert before and all(n == 2 for n in before)
+        fit(small, rng.standard_normal((50, 30)), rng.integers(0, 2, 50), optimizer=Adam(), steps=2, batch_size=50,
+            callbacks=[Watch()])
+        assert seen and all(n == 1 for s in seen for n in s) and blas() == before
+        seen.clear()
+        fit(large, rng.standard_normal((50, 784)), rng.integers(0, 10, 50), optimizer=Adam(), steps=2,
+            batch_size=50, callbacks=[Watch()])
+        assert seen and all(s == before for s in seen) and blas() == before

@@ -118,24 +118,20 @@ def test_early_stopping_keeps_the_best_validation_epoch():
     assert clf.n_iter_ < 500 and len(clf.validation_scores_) == clf.n_iter_
 
 
-def test_a_small_networks_fit_runs_on_one_blas_thread():
-    """Products of a few thousand multiply-adds are not worth splitting between BLAS threads (NOTES.md);
-    a large network keeps BLAS as it is."""
-    from threadpoolctl import threadpool_info, threadpool_limits
-    from descend import nn
-    from descend.sklearn import ONE_THREAD_BELOW, _blas_threads
+def test_equal_weights_train_through_the_plain_loss_and_unequal_ones_through_the_weighted():
+    """Equal sample weights make the weighted mean the plain one, so fit takes the plain cross-entropy (which
+    has the execution plan); unequal weights keep the weighted loss."""
+    from descend.nn import functional as F
+    from descend.sklearn import _weighted_cross_entropy
     rng = np.random.default_rng(0)
-    small = nn.Sequential(nn.Linear(30, 100, rng=rng), nn.ReLU(), nn.Linear(100, 2, rng=rng))
-    large = nn.Sequential(nn.Linear(784, 100, rng=rng), nn.ReLU(), nn.Linear(100, 10, rng=rng))
-    assert 200 * 30 * 100 < ONE_THREAD_BELOW <= 200 * 784 * 100
-    def blas():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    with threadpool_limits(limits=2, user_api="blas"):  # two threads to start from, whatever the machine
-        before = blas()
-        assert before and all(n == 2 for n in before)
-        with _blas_threads(small, 200):
-            assert all(n == 1 for n in blas())
-        with _blas_threads(large, 200):
-            assert blas() == before
-        assert blas() == before
+    out, labels = rng.standard_normal((40, 3)), rng.integers(0, 3, 40)
+    yw = np.column_stack([labels, np.full(40, 3.0)])
+    assert float(_weighted_cross_entropy(out, yw).data) == pytest.approx(float(F.cross_entropy(out, labels).data),
+                                                                       rel=1e-12)
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0, l2=0.0)  # l2 is over the weights' sum
+    plain = MLPClassifier(**kw).fit(X, y)
+    doubled = MLPClassifier(**kw).fit(X, y, sample_weight=np.full(len(y), 2.0))
+    assert doubled.loss_curve_ == plain.loss_curve_
+    skewed = MLPClassifier(**kw).fit(X, y, sample_weight=np.where(y == 0, 5.0, 1.0))
+    assert not np.allclose(skewed.loss_curve_, plain.loss_curve_, rtol=1e-3)

@@ -22,7 +22,7 @@ from .functional import dense as D
 from .functional import losses as L
 from .layers import ELU, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
 
-__all__ = ["Plan"]
+__all__ = ["Plan", "largest_product"]
 
 # a layer type → (the Function its forward applies, the layer attributes passed as its options)
 _ACTIVATIONS = {ReLU: (D.ReLU, {}), Tanh: (D.Tanh, {}), Sigmoid: (D.Sigmoid, {}),
@@ -60,6 +60,15 @@ def _steps(seq: Sequential) -> list | None:
     return out
 
 
+def largest_product(model, batch: int) -> int | None:
+    """m·n·k of the largest matrix product in a training step of a dense network on ``batch`` examples
+    (batch × a weight matrix's size); None for a model with weights of more axes (convolutions)."""
+    weights = [p.shape for p in model.parameters() if p.kind == "weight"]
+    if not weights or any(len(shape) != 2 for shape in weights):
+        return None
+    return max(batch * shape[0] * shape[1] for shape in weights)
+
+
 class Plan:
     """``run(x, y, scale)`` → (J, the model's output): the loss of ``model`` on the batch and its gradient
     written into the parameters' gradient views — what ``forward → loss → backward`` computes."""
@@ -83,10 +92,6 @@ class Plan:
         if len(used) != len(set(used)):
             return None  # a parameter used twice accumulates its gradient: the graph's business
         return cls(steps, loss)
-
-    def largest_product(self, batch: int) -> int:
-        """m·n·k of the step's largest matrix product for a batch of ``batch`` examples."""
-        return max(batch * layer.in_features * layer.out_features for kind, layer, _ in self.steps if kind == "affine")
 
     def run(self, x, y, scale: float = 1.0):
         """The loss (times ``scale``) and the output, or None when this batch needs the graph (an input that

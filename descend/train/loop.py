@@ -21,6 +21,7 @@ from ..autodiff import no_grad
 from ..common.blas import threads_for
 from ..nn import BatchNorm1d, Dropout, pack
 from ..nn import functional as F
+from ..nn.plan import largest_product
 from . import checkpoint as ckpt
 from .evaluate import _CLASSIFICATION, evaluate
 from .history import History
@@ -262,8 +263,7 @@ class _Run:
         self.schedule, self.schedule_unit, self.epoch_origin = schedule, schedule_unit, epoch_origin
         self.resumed = loaded is not None
         model.train()
-        plan = self.objective.plan  # a small network's products run faster on one BLAS thread
-        self.blas = threads_for(plan.largest_product(bs) if plan is not None else None)
+        self.blas = threads_for(largest_product(model, bs))  # a small network's products: one BLAS thread
         self.blas.__enter__()
 
     def _check_labels(self, model, validation) -> None:
