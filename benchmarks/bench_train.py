@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _jax_peers  # noqa: E402
 from _common import copy_bandwidth_gbs, core_round_trip_ns, matmul_peak_gflops, peer_torch, threads  # noqa: E402
 
-import descend  # noqa: E402
 from descend import nn, optim  # noqa: E402
 from descend.train import fit  # noqa: E402
 
