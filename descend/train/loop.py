@@ -274,9 +274,9 @@ class _Run:
                                  f"last layer {int(labels.max()) + 1} outputs")
 
     def release(self) -> None:
-        """What the run lent the model for its duration: synchronized BatchNorm under ``distributed``."""
+        """What the run lent the model for its duration, under ``distributed``: synchronized BatchNorm, shared memory."""
         if self.distributed is not None:
-            self.distributed.attach(self.state.model, on=False)
+            self.distributed.release(self.state.model)
 
     def finished_already(self) -> str | None:
         """A resumed run that already met this call's limits (e.g. a finished one) goes no further."""
