@@ -90,8 +90,9 @@ def main(spec_json: str, out: str) -> None:
     from descend.train.distributed import Distributed
 
     for i, spec in enumerate(json.loads(spec_json)):
-        dist = _counting(Distributed)(sync_batchnorm=spec.get("sync", True), check_every=spec.get("check_every", 100),
-                                      shared_memory=spec.get("shared_memory", True))
+        dist = _counting(Distributed).from_launch(sync_batchnorm=spec.get("sync", True),
+                                                  check_every=spec.get("check_every", 100),
+                                                  shared_memory=spec.get("shared_memory", True))
         spec.update(spec.get("on_rank", {}).get(str(dist.rank), {}))  # a rank started differently
         if spec.get("pidfile") and dist.writer:
             Path(spec["pidfile"]).write_text(json.dumps(dist.processes))

@@ -157,7 +157,9 @@ def test_killed_rank_stops_the_others_and_the_checkpoint_loads(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert f"PID {victim} " in err and "signal 9" in err, err  # mpiexec names the process that died
+    # the rank's supervisor names it by its rank number (and its PID, as in ranks.json); mpiexec's own report follows
+    assert f"descend: rank 1 (PID {victim} on " in err and "killed by signal 9 (SIGKILL)" in err, err
+    assert err.index("descend: rank 1") < err.index("BAD TERMINATION"), err
     arrays, meta = load_checkpoint(ck)
     assert meta and arrays
     step = meta["clock"]["step"]

@@ -26,6 +26,7 @@ from ..nn import BatchNorm1d
 from .evaluate import _correct, predict
 from .objective import Objective
 from .reduction import MessageSum, SharedSum
+from .supervise import supervise
 
 __all__ = ["Distributed", "DistributedObjective", "launched_by_mpiexec", "MPI_HINT"]
 
@@ -75,10 +76,13 @@ class Distributed:
 
     @classmethod
     def from_launch(cls, **kwargs) -> "Distributed":
-        """The world communicator of a job started by ``mpiexec``; a clear error outside one."""
+        """The world communicator of a job started by ``mpiexec``; a clear error outside one. Before MPI starts,
+        this process becomes the rank's supervisor (``supervise.py``): a rank killed by a signal is then named
+        by its rank number, not only by the PID mpiexec reports."""
         if not launched_by_mpiexec():
             raise RuntimeError(f"--distributed needs several processes started by MPI; run it as {MPI_HINT} "
                                "(mpiexec comes with pip install 'descend[mpi]')")
+        supervise()
         return cls(**kwargs)
 
     @property
