@@ -113,14 +113,18 @@ def project(theta: int, compute_per_example: float, batch: int, ranks: int, gbps
 
 
 def main(quick: bool) -> None:
-    steps = 10 if quick else 30
+    steps = 20 if quick else 60
     me = [sys.executable, str(HERE)]
-    one = _run(me + ["--worker", "mlp", str(steps)], threads=2)[0]
-    one1 = _run(me + ["--worker", "mlp", str(steps)], threads=1)[0]
-    two = _run([MPIEXEC, "-n", "2"] + me + ["--worker", "mlp-dist", str(steps)], threads=1)
-    two_s = max(r["step_s"] for r in two)
-    two_msg = _run([MPIEXEC, "-n", "2"] + me + ["--worker", "mlp-dist-msg", str(steps)], threads=1)
-    two_msg_s = max(r["step_s"] for r in two_msg)
+    runs = {"one": (me, "mlp", 2), "one1": (me, "mlp", 1), "two": ([MPIEXEC, "-n", "2"] + me, "mlp-dist", 1),
+            "two_msg": ([MPIEXEC, "-n", "2"] + me, "mlp-dist-msg", 1)}
+    best, theta = {}, 0
+    for _ in range(2):  # alternate the four, keep each one's faster round: other users' load comes and goes
+        for k, (cmd, kind, threads) in runs.items():
+            ranks = _run(cmd + ["--worker", kind, str(steps)], threads=threads)
+            step_s, theta = max(r["step_s"] for r in ranks), ranks[0]["theta"]
+            best[k] = min(best.get(k, step_s), step_s)
+    one, one1 = {"step_s": best["one"], "theta": theta}, {"step_s": best["one1"], "theta": theta}
+    two_s, two_msg_s = best["two"], best["two_msg"]
     print("machine is shared: numbers are indicative (run briefly)")
     print(f"b256 784-512-256-10 MLP, θ = {one['theta']:,} floats, Adam, float32")
     print(f"  1 process × 2 threads: {1 / one['step_s']:.1f} steps/s")
