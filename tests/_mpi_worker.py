@@ -78,6 +78,10 @@ def _counting(Distributed):
         def sum(self, buf):
             self.reductions += 1
             return super().sum(buf)
+
+        def sum_vector(self, summer):
+            self.reductions += 1
+            return super().sum_vector(summer)
     return Counting
 
 
@@ -86,7 +90,9 @@ def main(spec_json: str, out: str) -> None:
     from descend.train.distributed import Distributed
 
     for i, spec in enumerate(json.loads(spec_json)):
-        dist = _counting(Distributed)(sync_batchnorm=spec.get("sync", True), check_every=spec.get("check_every", 100))
+        dist = _counting(Distributed).from_launch(sync_batchnorm=spec.get("sync", True),
+                                                  check_every=spec.get("check_every", 100),
+                                                  shared_memory=spec.get("shared_memory", True))
         spec.update(spec.get("on_rank", {}).get(str(dist.rank), {}))  # a rank started differently
         if spec.get("pidfile") and dist.writer:
             Path(spec["pidfile"]).write_text(json.dumps(dist.processes))
@@ -95,6 +101,10 @@ def main(spec_json: str, out: str) -> None:
         callbacks = [_Perturb(spec["perturb_at"])] if "perturb_at" in spec else []
         theta, state, buffers, record = train(spec, dist, callbacks=callbacks)
         record["reductions"] = dist.comm.allgather(dist.reductions)
+        record["released"] = dist.released  # the gradient's shared memory given back at fit's end
+        node = dist.comm.Split_type(dist.MPI.COMM_TYPE_SHARED)  # which ranks MPI sees on one node
+        record["node_sizes"] = dist.comm.allgather(node.Get_size())
+        node.Free()
         if dist.writer:
             np.savez(f"{out}-{i}.npz", theta=theta, **{f"opt_{k}": v for k, v in state.items()},
                      **{f"buf_{k}": v for k, v in buffers.items()})

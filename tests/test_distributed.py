@@ -32,10 +32,10 @@ def _env(**extra):
     return env
 
 
-def mpirun(n: int, specs: list, out: Path, *, timeout=TIMEOUT) -> subprocess.CompletedProcess:
+def mpirun(n: int, specs: list, out: Path, *, timeout=TIMEOUT, **env) -> subprocess.CompletedProcess:
     """``mpiexec -n n python _mpi_worker.py SPECS OUT``, never waiting longer than ``timeout`` seconds."""
     cmd = [MPIEXEC, "-n", str(n), sys.executable, str(ROOT / "tests" / "_mpi_worker.py"), json.dumps(specs), str(out)]
-    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, env=_env(**env), capture_output=True, text=True, timeout=timeout)
 
 
 def load(out: Path, i: int):
@@ -54,6 +54,7 @@ def assert_same_run(out, i, spec, rtol):
     for k, v in buffers.items():
         np.testing.assert_allclose(z[f"buf_{k}"], v, rtol=rtol, atol=rtol * np.abs(v).max(), err_msg=k)
     assert rec["steps"] == record["steps"] == spec.get("steps", 50)
+    assert rec["released"] is True  # fit gave the gradient's MPI memory back
     assert len(set(rec["reductions"])) == 1 and rec["reductions"][0] >= rec["steps"]  # the same collectives
     np.testing.assert_allclose(rec["step_loss"], record["step_loss"], rtol=rtol)
     assert len(rec["epochs"]) == len(record["epochs"]) > 0
@@ -72,17 +73,31 @@ RTOL = {"lbfgs": 1e-8}
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_ranks_equal_one_process_float64(tmp_path, ranks):
     specs = SPECS64 + [{"optimizer": "adam", "dtype": "float32", "bn": True}, {"optimizer": "adam", "bn": True,
-                                                                              "sync": False}]
+                                                                              "sync": False},
+                       {"optimizer": "sgd", "bn": True, "shared_memory": False}]  # the plain Allreduce path
     res = mpirun(ranks, specs, tmp_path / "r")
     assert res.returncode == 0, res.stderr
     for i, spec in enumerate(SPECS64):
         assert_same_run(tmp_path / "r", i, spec, rtol=RTOL.get(spec["optimizer"], 1e-10))
         assert load(tmp_path / "r", i)[1]["still_synced"] is False
     assert_same_run(tmp_path / "r", 4, specs[4], rtol=1e-5)
+    assert_same_run(tmp_path / "r", 6, specs[6], rtol=1e-10)
+    assert load(tmp_path / "r", 0)[1]["node_sizes"] == [ranks] * ranks  # one node: the shared-memory sum
     # negative control: per-rank BatchNorm statistics are not the one-process statistics
     theta, *_ = W.train(specs[5])
     z, _ = load(tmp_path / "r", 5)
     assert np.abs(z["theta"] - theta).max() > 1e-3 * np.abs(theta).max()
+
+
+def test_ranks_on_two_nodes_equal_one_process(tmp_path):
+    # MPICH's cliques split this machine into two "nodes", {0, 2} and {1}: each sums in its shared memory, the
+    # node leaders Allreduce between them
+    specs = [{"optimizer": "adam", "bn": True}, {"optimizer": "sgd", "l2": 0.5, "dtype": "float32"}]
+    res = mpirun(3, specs, tmp_path / "r", MPIR_CVAR_NUM_CLIQUES="2")
+    assert res.returncode == 0, res.stderr
+    assert load(tmp_path / "r", 0)[1]["node_sizes"] == [2, 1, 2]
+    assert_same_run(tmp_path / "r", 0, specs[0], rtol=1e-10)
+    assert_same_run(tmp_path / "r", 1, specs[1], rtol=1e-5)
 
 
 def test_resume_with_fewer_ranks_equals_uninterrupted_run(tmp_path):
@@ -142,7 +157,9 @@ def test_killed_rank_stops_the_others_and_the_checkpoint_loads(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert f"PID {victim} " in err and "signal 9" in err, err  # mpiexec names the process that died
+    # the rank's supervisor names it by its rank number (and its PID, as in ranks.json); mpiexec's own report follows
+    assert f"descend: rank 1 (PID {victim} on " in err and "killed by signal 9 (SIGKILL)" in err, err
+    assert err.index("descend: rank 1") < err.index("BAD TERMINATION"), err
     arrays, meta = load_checkpoint(ck)
     assert meta and arrays
     step = meta["clock"]["step"]

@@ -305,3 +305,27 @@ def test_packing_a_packed_model_again_returns_the_same_theta_even_after_a_grad_w
     q.zero_grad()  # the view is re-attached to the flat gradient
     assert np.shares_memory(m[0].weight.grad, q.grad)
     assert pack(m, dtype=np.float64).theta is not p.theta  # another dtype: a new θ
+
+
+def test_use_grad_moves_the_flat_gradient_into_given_memory():
+    model = make_model()
+    params = descend.pack(model)
+    x, y = batch()
+    params.zero_grad()
+    nn.cross_entropy(model(x), y).backward()
+    before = params.grad.copy()
+    raw = bytearray(params.grad.nbytes + 12)  # memory from elsewhere (as an MPI window), with room after it
+    new = np.frombuffer(raw, np.float32, count=len(params))
+    params.use_grad(new)
+    assert params.grad is new and np.array_equal(new, before)  # the values moved with it
+    assert descend.pack(model).grad is new  # a later pack returns the moved gradient
+    params.zero_grad(lazy=True)
+    nn.cross_entropy(model(x), y).backward()
+    params.zero_unwritten()
+    np.testing.assert_allclose(new, before, rtol=1e-6, atol=1e-7)  # backward writes into the new memory
+    assert all(np.shares_memory(p.grad, new) and p.grad.base is new for p in model.parameters())
+    for bad in (np.zeros(len(params) + 1, np.float32), np.zeros(len(params)), np.zeros(2 * len(params), np.float32)[::2],
+                list(before)):
+        with pytest.raises(ValueError, match=f"writeable contiguous float32 vector of {len(params)} values"):
+            params.use_grad(bad)
+    assert params.grad is new

@@ -234,3 +234,21 @@ def test_fit_runs_a_small_networks_steps_on_one_blas_thread():
         fit(large, rng.standard_normal((50, 784)), rng.integers(0, 10, 50), optimizer=Adam(), steps=2,
             batch_size=50, callbacks=[Watch()])
         assert seen and all(s == before for s in seen) and blas() == before
+
+
+def test_the_chain_follows_a_gradient_moved_to_new_memory():
+    """Data-parallel training moves the flat gradient into MPI shared memory (Params.use_grad): a bound chain
+    must write into the new views, not the old ones."""
+    a, b = _chain((12, 32, 5), (1, 0)), _chain((12, 32, 5), (1, 0))
+    oa, ob = Objective(a, pack(a)), Objective(b, pack(b), plan=False)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 12)).astype(np.float32), rng.integers(0, 5, 16)
+    oa.batch(x, y)
+    ob.batch(x, y)
+    oa()
+    oa.params.use_grad(np.zeros_like(oa.params.grad))
+    x2 = rng.standard_normal((16, 12)).astype(np.float32)  # another batch: another gradient than the copied one
+    oa.batch(x2, y)
+    ob.batch(x2, y)
+    assert oa()[0] == ob()[0]
+    np.testing.assert_array_equal(oa.params.grad, ob.params.grad)

@@ -34,19 +34,26 @@ class Chain:
             return None  # e.g. mixed dtypes: NumPy's promotion rules, the layers' general path
         need = tuple([p.requires_grad for p in self.parameters])
         key = (x.shape, x.flags.c_contiguous, need)
-        if key not in self.bound:
+        if key not in self.bound or not self.bound[key].current():
             if len(self.bound) > 8:  # e.g. a last smaller batch per epoch; never grow without bound
                 self.bound.clear()
             try:
                 self.bound[key] = _Bound(self, x)
             except _Uncovered:
-                self.bound[key] = None
+                self.bound[key] = _UNCOVERED
         bound = self.bound[key]
-        return bound.run(x, y, scale) if bound is not None else None
+        return bound.run(x, y, scale) if bound is not _UNCOVERED else None
 
 
 class _Uncovered(Exception):
     """This batch shape is left to the general path."""
+
+    @staticmethod
+    def current() -> bool:
+        return True
+
+
+_UNCOVERED = _Uncovered()
 
 
 class _Affine:
@@ -166,6 +173,11 @@ class _Bound:
             if g is None:
                 break
         self.params = [p for a in self.layers for p in a.params]
+        self.grads = [p.grad for p in self.params]  # the gradient views bound as the products' destinations
+
+    def current(self) -> bool:
+        """Whether the parameters' gradients are still the views bound (data-parallel training moves them)."""
+        return all(p.grad is g for p, g in zip(self.params, self.grads))
 
     def run(self, x, y, scale):
         h = x

@@ -87,6 +87,22 @@ class Params:
                 p.grad = e.view(self.grad)
             p._grad_zero = True
 
+    def use_grad(self, grad: np.ndarray) -> None:
+        """Move the flat gradient into ``grad`` (same length and dtype, contiguous; e.g. memory shared with
+        other processes, where an all-reduce reads it in place): the values are copied, every parameter's
+        gradient becomes a view of it, and a later ``pack`` of the model returns it."""
+        if not isinstance(grad, np.ndarray) or grad.shape != self.grad.shape or grad.dtype != self.grad.dtype \
+                or not grad.flags.c_contiguous or not grad.flags.writeable:
+            raise ValueError(f"use_grad needs a writeable contiguous {self.grad.dtype} vector of {self.grad.size} "
+                             f"values, got {getattr(grad, 'dtype', type(grad).__name__)} "
+                             f"{getattr(grad, 'shape', '')}")
+        grad[...] = self.grad
+        token = (self.theta, grad, self.layout)
+        for p, e in zip(self._parameters, self.layout):
+            p._packed = token
+            p.grad = e.view(grad)
+        self.grad = grad
+
     def zero_unwritten(self) -> None:
         """After a backward that followed ``zero_grad(lazy=True)``: zero the gradients no op wrote."""
         for p in self._parameters:

@@ -2,11 +2,12 @@
 
 Every rank holds the same θ (broadcast from rank 0 at the start), draws the same epoch permutation from
 the run's seed and takes its contiguous shard of each global batch (split as evenly as possible, never
-padded). ``DistributedObjective`` backpropagates the shard's *summed* loss and sums one buffer
-[flat grad, loss sum, example count, correct] over the ranks with one in-place ``Allreduce``; dividing
-by the global count gives the mean of one process on the whole batch, uneven shards included. The
-optimizer step is then the same on every rank. mpi4py is imported here only, and only when a
-``Distributed`` is made.
+padded). ``DistributedObjective`` backpropagates the shard's *summed* loss and sums one vector
+[flat grad, loss sum, example count, correct] over the ranks with one all-reduce (``reduction.py``: the
+gradient lives in an MPI shared-memory window and the ranks of a node add it in place; ``Allreduce``
+between nodes); dividing by the global count gives the mean of one process on the whole batch, uneven
+shards included. The optimizer step is then the same on every rank. mpi4py is imported here only, and
+only when a ``Distributed`` is made.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from .. import data as D
 from ..nn import BatchNorm1d
 from .evaluate import _correct, predict
 from .objective import Objective
+from .reduction import MessageSum, SharedSum
+from .supervise import supervise
 
 __all__ = ["Distributed", "DistributedObjective", "launched_by_mpiexec", "MPI_HINT"]
 
@@ -47,10 +50,13 @@ class Distributed:
       per-channel sums forward and one backward); False keeps per-rank statistics.
     - ``abort_on_error``: an uncaught exception on any rank calls ``MPI.COMM_WORLD.Abort`` so the other
       ranks do not wait forever in their next collective (as ``python -m mpi4py`` does).
+    - ``shared_memory``: the gradient's all-reduce adds the vectors of a node's ranks where they lie, in an
+      MPI-3 shared-memory window (``Allreduce`` between nodes); False: one ``Allreduce`` of every rank's
+      private vector (the same sums on 2 ranks; more copies through MPI's buffers on one node).
     """
 
     def __init__(self, comm=None, *, check_every: int = 100, sync_batchnorm: bool = True,
-                 abort_on_error: bool = True):
+                 abort_on_error: bool = True, shared_memory: bool = True):
         try:
             from mpi4py import MPI
         except ImportError as e:
@@ -62,6 +68,7 @@ class Distributed:
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.check_every, self.sync_batchnorm = int(check_every), bool(sync_batchnorm)
+        self.shared_memory, self.objective, self.released = bool(shared_memory), None, None
         # (host, pid) of every rank: the process manager names a dead process by its PID, this maps it to a rank
         self.processes = [tuple(p) for p in self.comm.allgather((MPI.Get_processor_name(), os.getpid()))]
         if abort_on_error and self.size > 1:
@@ -69,10 +76,13 @@ class Distributed:
 
     @classmethod
     def from_launch(cls, **kwargs) -> "Distributed":
-        """The world communicator of a job started by ``mpiexec``; a clear error outside one."""
+        """The world communicator of a job started by ``mpiexec``; a clear error outside one. Before MPI starts,
+        this process becomes the rank's supervisor (``supervise.py``): a rank killed by a signal is then named
+        by its rank number, not only by the PID mpiexec reports."""
         if not launched_by_mpiexec():
             raise RuntimeError(f"--distributed needs several processes started by MPI; run it as {MPI_HINT} "
                                "(mpiexec comes with pip install 'descend[mpi]')")
+        supervise()
         return cls(**kwargs)
 
     @property
@@ -84,6 +94,16 @@ class Distributed:
         """``buf`` summed over the ranks, in place (one ``Allreduce``)."""
         self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
         return buf
+
+    def summer(self, length: int, dtype):
+        """The all-reduce of one vector of ``length`` per rank, made once per run: ``.views(...)`` pieces of
+        its vector to write, ``.sum()`` the total (``SharedSum``, or ``MessageSum`` without shared memory)."""
+        kind = SharedSum if self.shared_memory else MessageSum
+        return kind(self.comm, self.MPI, length, dtype)
+
+    def sum_vector(self, summer) -> np.ndarray:
+        """``summer.sum()``: the all-reduce of the gradient vector (one per objective evaluation)."""
+        return summer.sum()
 
     def broadcast(self, *arrays: np.ndarray) -> None:
         """Rank 0's values of ``arrays`` on every rank, in place."""
@@ -139,7 +159,16 @@ class Distributed:
             state.save = lambda path=None: None
         objective = DistributedObjective(state.model, params, loss, distributed=self, kind=kind, l2=l2,
                                          m=signature["n"], l2_kinds=l2_kinds)
+        self.objective = objective
         return shards, functools.partial(self.evaluate, kind=kind), objective
+
+    def release(self, model) -> None:
+        """What ``fit`` lent the model for the run, taken back when it ends: BatchNorm's synchronization, and
+        the gradient's place in MPI's shared memory (moved back into the process's own memory)."""
+        self.attach(model, on=False)
+        if self.objective is not None:
+            self.released = self.objective.close()  # False: the memory is kept (see SharedSum.free)
+            self.objective = None
 
     def evaluate(self, model, X, y, *, loss, kind) -> dict:
         """Mean loss (and accuracy) on (X, y), each rank evaluating its contiguous shard; reduced over ranks."""
@@ -194,23 +223,32 @@ class DistributedObjective(Objective):
     def __init__(self, model, params, loss, *, distributed: Distributed, kind=None, **kwargs):
         super().__init__(model, params, loss, **kwargs)
         self.distributed, self.kind = distributed, kind
-        self.buffer = np.empty(len(params.theta) + 3, params.theta.dtype)
+        p = len(params.theta)
+        # the gradient lives in the all-reduce's vector: backward writes where the other ranks read it
+        self.summer = distributed.summer(p + 3, params.theta.dtype)
+        grad, self.tail = self.summer.views(p, 3)
+        params.use_grad(grad)
         self.calls, self.count, self.correct = 0, 0, 0
 
     def __call__(self):
-        grad, buf, p = self.params.grad, self.buffer, len(self.params.theta)
+        grad, tail, p = self.params.grad, self.tail, len(self.params.theta)
         n = len(self.x)
-        total = self.data_loss(scale=float(n))
-        buf[:p] = grad
-        buf[p:] = total, n, _correct(self.kind, self.output, self.y) if self.kind else 0
-        self.distributed.sum(buf)
-        self.count, self.correct = int(buf[p + 1]), int(buf[p + 2])
-        np.multiply(buf[:p], 1.0 / self.count, out=grad)
+        tail[:] = self.data_loss(scale=float(n)), n, _correct(self.kind, self.output, self.y) if self.kind else 0
+        total = self.distributed.sum_vector(self.summer)
+        self.count, self.correct = int(total[p + 1]), int(total[p + 2])
+        loss = float(total[p]) / self.count
+        np.multiply(total[:p], 1.0 / self.count, out=grad)
         self.calls += 1
         every = self.distributed.check_every
         if every and self.calls % every == 0:
             self.distributed.check_theta(self.params.theta, self.calls)
-        return self.add_penalty(float(buf[p]) / self.count), grad
+        return self.add_penalty(loss), grad
+
+    def close(self) -> bool:
+        """The gradient back in the process's own memory, the all-reduce's memory released (at ``fit``'s end)."""
+        self.params.use_grad(self.params.grad.copy())
+        self.tail = None
+        return self.summer.free()
 
     def tally(self, kind: str) -> tuple[int, int]:
         return self.count, self.correct

@@ -278,10 +278,11 @@ class _Run:
                                  f"last layer {int(labels.max()) + 1} outputs")
 
     def release(self) -> None:
-        """What the run set for its duration: BLAS threads; synchronized BatchNorm under ``distributed``."""
+        """What the run set for its duration: BLAS threads; under ``distributed`` synchronized BatchNorm and the
+        shared memory of the all-reduce."""
         self.blas.__exit__(None, None, None)
         if self.distributed is not None:
-            self.distributed.attach(self.state.model, on=False)
+            self.distributed.release(self.state.model)
 
     def finished_already(self) -> str | None:
         """A resumed run that already met this call's limits (e.g. a finished one) goes no further."""
