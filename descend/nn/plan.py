@@ -93,6 +93,11 @@ class Plan:
             return None  # a parameter used twice accumulates its gradient: the graph's business
         return cls(steps, loss)
 
+    def release(self) -> None:
+        """Forget the arrays bound per batch shape (they are bound again when needed)."""
+        if self.chain is not None:
+            self.chain.bound.clear()
+
     def run(self, x, y, scale: float = 1.0):
         """The loss (times ``scale``) and the output, or None when this batch needs the graph (an input that
         is not a 2-D array, or nothing to differentiate)."""

@@ -248,6 +248,7 @@ class DistributedObjective(Objective):
         """The gradient back in the process's own memory, the all-reduce's memory released (at ``fit``'s end)."""
         self.params.use_grad(self.params.grad.copy())
         self.tail = None
+        self.release()  # the execution plan's arrays over the old gradient
         return self.summer.free()
 
     def tally(self, kind: str) -> tuple[int, int]:

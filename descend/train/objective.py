@@ -44,6 +44,11 @@ class Objective:
         self.x = self.y = self.output = None
         self.plan = Plan.build(model, loss) if plan else None
 
+    def release(self) -> None:
+        """Let go of the arrays the execution plan bound (views of the gradient among them)."""
+        if self.plan is not None:
+            self.plan.release()
+
     def batch(self, x, y) -> None:
         """The batch the next evaluations use."""
         self.x, self.y = x, y
