@@ -1,0 +1,31 @@
+"""What a search worker keeps between trials (the prepared data set) and the executors' processes: a Dask
+LocalCluster of worker processes gives the same trial table as the local run."""
+import numpy as np
+
+from descend.config import prepare_data, resolve
+from descend.search.trial import trial_data
+
+
+def test_trial_data_is_prepared_once_per_process_and_never_shared_writable():
+    cfg = resolve({"data": {"dataset": "iris", "standardize": True}})
+    first, again = trial_data(cfg), trial_data(cfg)
+    fresh = prepare_data(cfg)
+    for a, b, c in zip(first[:6], again[:6], fresh[:6]):
+        assert a is b  # the same arrays: loaded and split once
+        np.testing.assert_array_equal(a, c)  # and what prepare_data gives
+        assert not a.flags.writeable
+    assert first[6] == fresh[6]
+    assert first[7] is not again[7] and type(first[7]) is type(fresh[7])  # fit fits it: a fresh one each trial
+    other = trial_data(resolve({"data": {"dataset": "iris", "val_fraction": 0.5}}))
+    assert len(other[2]) != len(first[2])  # another [data] table is another entry
+
+
+def test_trial_data_reloads_a_data_file_that_changed(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = lambda n: "x1,x2,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(n))
+    path.write_text(rows(40))
+    cfg = resolve({"data": {"file": str(path), "target": "y"}})
+    X, *_ = trial_data(cfg)
+    path.write_text(rows(60))  # a different size: the key sees it even within the file system's time resolution
+    X2, *_ = trial_data(cfg)
+    assert len(X2) > len(X)
