@@ -23,8 +23,8 @@ __all__ = ["run_search", "make_executor", "DASK_TIMEOUT"]
 
 DASK_TIMEOUT = 10  # seconds to wait for a Dask scheduler to answer
 
-# what the local pool's server imports once for every worker: the trial, the training loop, the datasets' loaders
-PRELOAD = ["descend.search.trial", "descend.train", "descend.optim", "numba", "sklearn.datasets", "threadpoolctl"]
+# what the local pool's server imports once for every worker: the trial, the training loop, Numba's compiler
+PRELOAD = ["descend.search.preload"]
 
 
 @contextlib.contextmanager
