@@ -1,10 +1,16 @@
 """Search benchmark: coordinator overhead, 2-worker speed-up, and quality of coarse-to-fine vs random vs Optuna TPE.
 
-    python benchmarks/bench_search.py [--trials 20] [--seeds 5] [--grid 8] [--skip-quality]
+    python benchmarks/bench_search.py [--trials 20] [--repeats 3] [--seeds 5] [--grid 8] [--skip-speed] [--skip-quality]
 
-1. Overhead: wall time of a ``--trials``-trial random search (1 worker, local process pool, including
-   the worker's start-up) divided by the sum of its trials' own times (target ≤ 1.1).
-2. Speed-up: trials per minute with 2 workers / with 1 worker (target ≥ 1.7 on 2 cores).
+1. Overhead: wall time of a ``--trials``-trial random search with 1 worker divided by the sum of its
+   trials' own times (target ≤ 1.1).
+2. Speed-up: trials per minute with 2 workers / with 1 worker (target ≥ 1.7 on 2 cores). Each search
+   runs in a fresh process, as ``descend search`` does, so each pays its own start-up (imports, Numba's
+   compiler and cached kernels, the data set, the pool); 1- and 2-worker runs alternate, ``--repeats``
+   pairs, for two trial sizes: the digits MLP of ``examples/search.toml`` (hidden 64, 10 epochs, the
+   example's fine stage) and the earlier, smaller configuration (hidden 32, 2 epochs: ~20 ms trials).
+   Also printed: the 1-worker search with BLAS pinned to one thread (is the in-process baseline fair?)
+   and the 2-worker search on a pool whose workers had already started.
 3. Quality at equal budget on the digits MLP (lr and l2 log-uniform, same total epochs): best
    validation accuracy of coarse-to-fine, random and TPE, mean over ``--seeds`` search seeds, and the
    normalized score (best − optimum) / (random's median − optimum) (random = 1, optimum = 0), the
@@ -13,8 +19,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +36,7 @@ from descend.search import (Choice, LogUniform, SearchSpec, Space, coarse_to_fin
 
 BASE = resolve({"model": {"hidden": [32]}, "train": {"patience": 0, "batch_size": 64, "epochs": 4}})
 SPACE = Space({"optimizer.lr": LogUniform(1e-4, 1.0), "train.l2": LogUniform(1e-5, 10.0)})
-
-
-def timed_search(spec, folder):
-    t0 = time.perf_counter()
-    trials = run_search(BASE, spec, folder)["trials"]
-    return time.perf_counter() - t0, trials
+SIZES = {"example (hidden 64, 10 epochs)": ([64], 10), "earlier (hidden 32, 2 epochs)": ([32], 2)}
 
 
 def best_accuracy(spec, folder) -> float:
@@ -39,34 +44,80 @@ def best_accuracy(spec, folder) -> float:
     return max((t["val_accuracy"] for t in trials if t["val_accuracy"] is not None), default=0.0)
 
 
+def child(mode: str, hidden: list, epochs: int, trials: int) -> dict:
+    """One search in this (fresh) process: ``mode`` is w1, w1pinned, w2 or w2warm. Returns its wall time,
+    the sum of its trials' own times and its scores."""
+    import warnings
+    warnings.simplefilter("ignore")
+    base = resolve({"model": {"hidden": hidden}, "train": {"patience": 0, "batch_size": 64}})
+    spec = SearchSpec(SPACE, random(trials, epochs=epochs), seed=0, workers=1 if mode.startswith("w1") else 2)
+    folder = Path(tempfile.mkdtemp(prefix="bench_search-")) / "s"
+    executor = None
+    if mode == "w1pinned":
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    if mode == "w2warm":  # the same search on a pool whose workers have started and run one trial each
+        from descend.search import make_executor, run_trial
+        ctx = make_executor("local", 2)
+        executor, _ = ctx.__enter__()
+        [f.result() for f in [executor.submit(run_trial, base, {}, seed=0, epochs=1) for _ in range(2)]]
+    t0 = time.perf_counter()
+    rows = run_search(base, spec, folder, executor=executor)["trials"]
+    wall = time.perf_counter() - t0
+    if executor is not None:
+        ctx.__exit__(None, None, None)
+    return {"wall": wall, "sum": sum(t["seconds"] for t in rows), "scores": [t["score"] for t in rows]}
+
+
+def run_child(mode, hidden, epochs, trials) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps([mode, hidden, epochs, trials])],
+                         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def speed(args) -> None:
+    print(f"speed ({args.trials}-trial random search of the digits MLP, each search in a fresh process; {load()})")
+    for name, (hidden, epochs) in SIZES.items():
+        ratios, overheads, same = [], [], True
+        for r in range(args.repeats):
+            one = run_child("w1", hidden, epochs, args.trials)
+            two = run_child("w2", hidden, epochs, args.trials)
+            ratios.append(one["wall"] / two["wall"])
+            overheads.append(one["wall"] / one["sum"])
+            same &= one["scores"] == two["scores"]
+            print(f"  {name} run {r + 1}: 1 worker {one['wall']:.2f} s (trials {one['sum']:.2f} s), 2 workers "
+                  f"{two['wall']:.2f} s → {ratios[-1]:.2f}×; {load()}")
+        pinned = run_child("w1pinned", hidden, epochs, args.trials)
+        warm = run_child("w2warm", hidden, epochs, args.trials)
+        print(f"  {name}: speed-up 2 vs 1 worker median {statistics.median(ratios):.2f}× (runs "
+              f"{', '.join(f'{x:.2f}' for x in ratios)}; target ≥ 1.7); overhead 1 worker median "
+              f"{statistics.median(overheads):.3f} (target ≤ 1.1); same table: {same}")
+        print(f"  {name}: 1 worker with BLAS pinned to 1 thread {pinned['wall']:.2f} s (trials {pinned['sum']:.2f} s); "
+              f"2 workers already started {warm['wall']:.2f} s (trials {warm['sum']:.2f} s); {load()}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--grid", type=int, default=8)
+    ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(*json.loads(args.child))))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench_search-"))
     import warnings
     warnings.simplefilter("ignore")
-
-    one_wall, one = timed_search(SearchSpec(SPACE, random(args.trials, epochs=2), seed=0, workers=1), tmp / "w1")
-    own = sum(t["seconds"] for t in one)
-    two_wall, two = timed_search(SearchSpec(SPACE, random(args.trials, epochs=2), seed=0, workers=2), tmp / "w2")
-    print(f"overhead ({args.trials} trials, 1 worker): wall {one_wall:.2f} s / sum of trials {own:.2f} s = "
-          f"{one_wall / own:.3f}  (target ≤ 1.1)")
-    print(f"speed-up (2 workers vs 1): {one_wall / two_wall:.2f}× trials per minute  (target ≥ 1.7); "
-          f"same table: {[t['score'] for t in one] == [t['score'] for t in two]}")
-    # steady state: the same search on a pool whose workers have started and imported descend already
-    from descend.search import make_executor, run_trial
-    with make_executor("local", 2) as (pool, _):
-        warm = [pool.submit(run_trial, BASE, {"optimizer.lr": 1e-3}, seed=0, epochs=1) for _ in range(2)]
-        [f.result() for f in warm]
-        t0 = time.perf_counter()
-        run_search(BASE, SearchSpec(SPACE, random(args.trials, epochs=2), seed=0, workers=2), tmp / "w2warm",
-                   executor=pool)
-        warm_wall = time.perf_counter() - t0
-    print(f"speed-up, workers already started (2 vs 1): {one_wall / warm_wall:.2f}× trials per minute")
+    if not args.skip_speed:
+        speed(args)
     if args.skip_quality:
         return
     # equal budget: 48 trial-epochs each

@@ -1,5 +1,8 @@
 """What a search worker keeps between trials (the prepared data set) and the executors' processes: a Dask
 LocalCluster of worker processes gives the same trial table as the local run."""
+import contextlib
+import os
+
 import numpy as np
 
 from descend.config import prepare_data, resolve
@@ -29,3 +32,28 @@ def test_trial_data_reloads_a_data_file_that_changed(tmp_path):
     path.write_text(rows(60))  # a different size: the key sees it even within the file system's time resolution
     X2, *_ = trial_data(cfg)
     assert len(X2) > len(X)
+
+
+def test_executor_dask_runs_trials_in_worker_processes_and_gives_the_local_table(tmp_path, monkeypatch):
+    from descend.search import LogUniform, SearchSpec, Space, coarse_to_fine, run_search, runner
+    from descend.search.store import RESULT_COLUMNS
+
+    pids, make = [], runner.make_executor
+
+    @contextlib.contextmanager
+    def spy(kind, workers):  # the executor the search builds: where does it run work?
+        with make(kind, workers) as (ex, threads):
+            pids.append({ex.submit(os.getpid).result() for _ in range(4)})
+            yield ex, threads
+
+    base = resolve({"data": {"dataset": "iris"}, "model": {"hidden": [8]},
+                    "train": {"epochs": 2, "patience": 0, "batch_size": 16}})
+    space = Space({"optimizer.lr": LogUniform(1e-3, 20.0), "train.l2": LogUniform(1e-5, 1e-1)})
+    strategy = coarse_to_fine([(4, 2), (2, 2)])
+    local = run_search(base, SearchSpec(space, strategy, seed=3), tmp_path / "local")["trials"]
+    # `--executor dask`: a LocalCluster of 2 single-threaded worker processes, started and closed by the search
+    monkeypatch.setattr(runner, "make_executor", spy)
+    dask = run_search(base, SearchSpec(space, strategy, seed=3, workers=2, executor="dask"), tmp_path / "dask")["trials"]
+    assert [[t[c] for c in RESULT_COLUMNS] for t in local] == [[t[c] for c in RESULT_COLUMNS] for t in dask]
+    assert len(dask) == 6 and any(t["status"] == "done" for t in dask)
+    assert len(pids) == 1 and os.getpid() not in pids[0]  # worker processes, not this one
