@@ -8,10 +8,14 @@
 2. Speed-up: trials per minute with 2 workers / with 1 worker (target ≥ 1.7 on 2 cores). Each search
    runs in a fresh process, as ``descend search`` does, so each pays its own start-up (imports, Numba's
    compiler and cached kernels, the data set, the pool); 1- and 2-worker runs alternate, ``--repeats``
-   pairs, for two trial sizes: the digits MLP of ``examples/search.toml`` (hidden 64, 10 epochs, the
-   example's fine stage) and the earlier, smaller configuration (hidden 32, 2 epochs: ~20 ms trials).
-   Also printed: the 1-worker search with BLAS pinned to one thread (is the in-process baseline fair?)
-   and the 2-worker search on a pool whose workers had already started.
+   pairs, for three trial sizes of the digits MLP: ``descend train``'s defaults (hidden [128, 64],
+   batch 32, up to 60 epochs with early stopping, patience 8: what a user's trial is unless they
+   shorten it), the fine stage of ``examples/search.toml`` (hidden [64], 10 epochs) and the earlier
+   benchmark's (hidden [32], 2 epochs) — the last two take 20–40 ms a trial, so their searches are
+   start-up bound whatever the executor.
+   Also the 1-worker search with BLAS pinned to one thread, as each of the 2 workers is (the in-process
+   worker keeps every core's BLAS threads, which small products do not use well), as a second
+   baseline, and the 2-worker search on a pool whose workers had already started.
 3. Quality at equal budget (lr and l2 log-uniform, 48 trial-epochs per search): the best validation
    score of coarse-to-fine, random and TPE, mean over ``--seeds`` search seeds, and the normalized
    score (best − optimum) / (random's median − optimum) (random = 1, optimum = 0), the optimum from a
@@ -40,15 +44,19 @@ from descend.config import prepare_data, resolve
 from descend.search import (Choice, LogUniform, SearchSpec, Space, coarse_to_fine, optuna_tpe, random, run_search)
 
 SPACE = Space({"optimizer.lr": LogUniform(1e-4, 1.0), "train.l2": LogUniform(1e-5, 10.0)})
-SIZES = {"example (hidden 64, 10 epochs)": ([64], 10), "earlier (hidden 32, 2 epochs)": ([32], 2)}
+# trial sizes: a config's [model] and [train] tables, and the epochs of the search's stage (None: the config's)
+SIZES = {"defaults": ({}, {}, None),  # hidden [128, 64], batch 32, up to 60 epochs, patience 8
+         "example": ({"hidden": [64]}, {"patience": 0, "batch_size": 64}, 10),
+         "earlier": ({"hidden": [32]}, {"patience": 0, "batch_size": 64}, 2)}
 
 
-def child(mode: str, hidden: list, epochs: int, trials: int) -> dict:
+def child(mode: str, size: str, trials: int) -> dict:
     """One search in this (fresh) process: ``mode`` is w1, w1pinned, w2 or w2warm. Returns its wall time,
     the sum of its trials' own times and its scores."""
     import warnings
     warnings.simplefilter("ignore")
-    base = resolve({"model": {"hidden": hidden}, "train": {"patience": 0, "batch_size": 64}})
+    model, train, epochs = SIZES[size]
+    base = resolve({"model": model, "train": train})
     spec = SearchSpec(SPACE, random(trials, epochs=epochs), seed=0, workers=1 if mode.startswith("w1") else 2)
     folder = Path(tempfile.mkdtemp(prefix="bench_search-")) / "s"
     executor = None
@@ -68,8 +76,8 @@ def child(mode: str, hidden: list, epochs: int, trials: int) -> dict:
     return {"wall": wall, "sum": sum(t["seconds"] for t in rows), "scores": [t["score"] for t in rows]}
 
 
-def run_child(mode, hidden, epochs, trials) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps([mode, hidden, epochs, trials])],
+def run_child(mode, size, trials) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps([mode, size, trials])],
                          capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -80,23 +88,24 @@ def load() -> str:
 
 def speed(args) -> None:
     print(f"speed ({args.trials}-trial random search of the digits MLP, each search in a fresh process; {load()})")
-    for name, (hidden, epochs) in SIZES.items():
-        ratios, overheads, same = [], [], True
+    for name in args.sizes.split(",") if args.sizes else SIZES:
+        ratios, fair, overheads, same = [], [], [], True
         for r in range(args.repeats):
-            one = run_child("w1", hidden, epochs, args.trials)
-            two = run_child("w2", hidden, epochs, args.trials)
+            one = run_child("w1", name, args.trials)
+            pinned = run_child("w1pinned", name, args.trials)
+            two = run_child("w2", name, args.trials)
             ratios.append(one["wall"] / two["wall"])
+            fair.append(pinned["wall"] / two["wall"])
             overheads.append(one["wall"] / one["sum"])
-            same &= one["scores"] == two["scores"]
-            print(f"  {name} run {r + 1}: 1 worker {one['wall']:.2f} s (trials {one['sum']:.2f} s), 2 workers "
-                  f"{two['wall']:.2f} s → {ratios[-1]:.2f}×; {load()}")
-        pinned = run_child("w1pinned", hidden, epochs, args.trials)
-        warm = run_child("w2warm", hidden, epochs, args.trials)
-        print(f"  {name}: speed-up 2 vs 1 worker median {statistics.median(ratios):.2f}× (runs "
-              f"{', '.join(f'{x:.2f}' for x in ratios)}; target ≥ 1.7); overhead 1 worker median "
-              f"{statistics.median(overheads):.3f} (target ≤ 1.1); same table: {same}")
-        print(f"  {name}: 1 worker with BLAS pinned to 1 thread {pinned['wall']:.2f} s (trials {pinned['sum']:.2f} s); "
-              f"2 workers already started {warm['wall']:.2f} s (trials {warm['sum']:.2f} s); {load()}")
+            same &= one["scores"] == two["scores"] == pinned["scores"]
+            print(f"  {name} run {r + 1}: 1 worker {one['wall']:.2f} s (trials {one['sum']:.2f} s), 1 worker with "
+                  f"BLAS pinned to 1 thread {pinned['wall']:.2f} s, 2 workers {two['wall']:.2f} s → {ratios[-1]:.2f}× "
+                  f"/ {fair[-1]:.2f}× (vs pinned); {load()}")
+        warm = run_child("w2warm", name, args.trials)
+        print(f"  {name}: speed-up 2 vs 1 worker median {statistics.median(ratios):.2f}×, vs 1 worker pinned to 1 thread "
+              f"{statistics.median(fair):.2f}× (target ≥ 1.7); overhead 1 worker median "
+              f"{statistics.median(overheads):.3f} (target ≤ 1.1); same table: {same}; 2 workers already started "
+              f"{warm['wall']:.2f} s (trials {warm['sum']:.2f} s); {load()}")
 
 
 def main():
@@ -106,6 +115,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--grid", type=int, default=8)
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--sizes", default="", help="trial sizes of the speed part (names in SIZES, comma-separated)")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--datasets", default="digits,mnist1d", help="data sets of the quality part, comma-separated")
     ap.add_argument("--metrics", default="val_accuracy,val_loss", help="what the quality part's searches optimize")

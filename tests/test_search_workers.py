@@ -57,3 +57,12 @@ def test_executor_dask_runs_trials_in_worker_processes_and_gives_the_local_table
     assert [[t[c] for c in RESULT_COLUMNS] for t in local] == [[t[c] for c in RESULT_COLUMNS] for t in dask]
     assert len(dask) == 6 and any(t["status"] == "done" for t in dask)
     assert len(pids) == 1 and os.getpid() not in pids[0]  # worker processes, not this one
+
+
+def test_a_search_run_in_this_process_lets_go_of_its_data_set(tmp_path):
+    from descend.search import LogUniform, SearchSpec, Space, random, run_search
+    from descend.search.trial import _DATA
+
+    base = resolve({"data": {"dataset": "iris"}, "model": {"hidden": [4]}, "train": {"epochs": 1, "patience": 0}})
+    run_search(base, SearchSpec(Space({"optimizer.lr": LogUniform(1e-3, 1e-1)}), random(2)), tmp_path / "s")
+    assert _DATA == {}

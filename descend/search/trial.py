@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import build_model, build_optimizer, build_schedule, build_stopping, prepare_data, resolve
 
-__all__ = ["apply", "run_trial", "pin_threads", "score_of", "trial_data", "MINIMIZED"]
+__all__ = ["apply", "run_trial", "pin_threads", "score_of", "trial_data", "forget_data", "MINIMIZED"]
 
 # metrics where lower is better; every other metric is maximized
 MINIMIZED = ("val_loss",)
@@ -74,6 +74,11 @@ def trial_data(cfg: dict) -> tuple:
         _DATA[key] = out
     out = _DATA[key]
     return out[:7] + (copy.deepcopy(out[7]),)
+
+
+def forget_data() -> None:
+    """Drop this process's prepared data sets (a search that ran its trials in this process has ended)."""
+    _DATA.clear()
 
 
 def score_of(history, metric: str):
