@@ -165,3 +165,27 @@ def test_spiral_without_a_split():
     assert not ds.X_train.flags.writeable
     with pytest.raises(ValueError, match="test_fraction must be strictly between 0 and 1, got 1.0; e.g. 0.2, or 0"):
         make_spiral(rng=np.random.default_rng(0), test_fraction=1.0)
+
+
+@pytest.mark.parametrize("loader,sk_name", [(load_digits, "load_digits"), (load_iris, "load_iris"),
+                                            (load_wine, "load_wine"), (load_breast_cancer, "load_breast_cancer")])
+def test_bundled_files_read_as_scikit_learn_reads_them(loader, sk_name, monkeypatch):
+    import descend.data.datasets as datasets
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, sk_name)()
+    ds = loader(seed=5)
+    assert ds.num_classes == len(bunch.target_names)
+    # the same rows (features and label together) as scikit-learn's loader, only rearranged by the split
+    ours = np.column_stack([np.concatenate([ds.X_train, ds.X_test]), np.concatenate([ds.y_train, ds.y_test])])
+    theirs = np.column_stack([bunch.data.astype(np.float32), bunch.target])
+    assert sorted(map(bytes, ours.astype(np.float64))) == sorted(map(bytes, theirs.astype(np.float64)))
+    # another scikit-learn layout (no file where we look): its loader gives the same data set
+    monkeypatch.setattr(datasets, "_bundled_file", lambda filename: None)
+    same(loader(seed=5), ds)
+
+
+def test_bundled_sets_do_not_import_scikit_learn():
+    code = "import sys, descend.data as D; D.load_digits(); D.load_iris(); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

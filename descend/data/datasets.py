@@ -2,13 +2,15 @@
 
 Each loader returns a ``Dataset`` with a fixed, seeded, stratified train/test split (MNIST-1D keeps
 its package's own split). Features are returned as the source gives them (float32, not rescaled):
-scaling is preprocessing, fitted on the training part. scikit-learn and mnist1d are imported inside
-the loaders, so ``import descend.data`` stays fast.
+scaling is preprocessing, fitted on the training part. scikit-learn's bundled files are read without
+importing scikit-learn, and mnist1d is imported inside its loader, so ``import descend.data`` stays fast.
 """
 from __future__ import annotations
 
+import importlib.util
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -62,13 +64,30 @@ def _seed_rng(seed) -> np.random.Generator:
     return np.random.default_rng(integer("seed", seed))
 
 
-def _sklearn(loader_name: str, name: str, *, test_fraction, seed) -> Dataset:
-    import sklearn.datasets  # lazily: it takes about a second to import
+def _bundled_file(filename: str):
+    """The path of scikit-learn's bundled data file ``filename``, found without importing scikit-learn (whose
+    import takes a second or more, most of a small search worker's start-up), or None if it is not there."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / filename
+    return path if path.is_file() else None
 
-    bunch = getattr(sklearn.datasets, loader_name)()
+
+def _sklearn(loader_name: str, name: str, filename: str, *, test_fraction, seed) -> Dataset:
     test_fraction = _check_test_fraction(test_fraction)
-    return _make(name, bunch.data, bunch.target, num_classes=len(bunch.target_names),
-                 test_fraction=test_fraction, rng=_seed_rng(seed))
+    path = _bundled_file(filename)
+    if path is None:  # another scikit-learn layout: ask its loader
+        import sklearn.datasets
+        bunch = getattr(sklearn.datasets, loader_name)()
+        data, target, num_classes = bunch.data, bunch.target, len(bunch.target_names)
+    else:
+        # digits: rows of 64 pixels and the label; the others open with "n_samples,n_features,class names..."
+        header = 0 if filename.endswith(".gz") else 1
+        table = np.loadtxt(path, delimiter=",", skiprows=header, dtype=np.float64, ndmin=2)
+        data, target = table[:, :-1], table[:, -1].astype(np.int64)
+        num_classes = 10 if header == 0 else len(path.read_text().split("\n", 1)[0].split(",")) - 2
+    return _make(name, data, target, num_classes=num_classes, test_fraction=test_fraction, rng=_seed_rng(seed))
 
 
 def load_digits(*, images: bool = False, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
@@ -76,7 +95,7 @@ def load_digits(*, images: bool = False, test_fraction: float = 0.2, seed: int =
 
     input_shape (64,), or (1, 8, 8) with ``images=True`` (N, C, H, W). Stratified split, seeded.
     """
-    ds = _sklearn("load_digits", "digits", test_fraction=test_fraction, seed=seed)
+    ds = _sklearn("load_digits", "digits", "digits.csv.gz", test_fraction=test_fraction, seed=seed)
     if not images:
         return ds
     as_images = [np.ascontiguousarray(a).reshape(len(a), 1, 8, 8) for a in (ds.X_train, ds.X_test)]
@@ -85,17 +104,18 @@ def load_digits(*, images: bool = False, test_fraction: float = 0.2, seed: int =
 
 def load_iris(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's bundled iris flowers: 150 samples, 4 features (cm), 3 classes. Stratified split, seeded."""
-    return _sklearn("load_iris", "iris", test_fraction=test_fraction, seed=seed)
+    return _sklearn("load_iris", "iris", "iris.csv", test_fraction=test_fraction, seed=seed)
 
 
 def load_wine(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's bundled wine recognition set: 178 samples, 13 features of very different scales, 3 classes."""
-    return _sklearn("load_wine", "wine", test_fraction=test_fraction, seed=seed)
+    return _sklearn("load_wine", "wine", "wine_data.csv", test_fraction=test_fraction, seed=seed)
 
 
 def load_breast_cancer(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's bundled breast cancer (Wisconsin diagnostic) set: 569 samples, 30 features, 2 classes."""
-    return _sklearn("load_breast_cancer", "breast_cancer", test_fraction=test_fraction, seed=seed)
+    return _sklearn("load_breast_cancer", "breast_cancer", "breast_cancer.csv", test_fraction=test_fraction,
+                    seed=seed)
 
 
 def load_mnist1d(*, images: bool = False, seed: int | None = None, num_samples: int | None = None) -> Dataset:

@@ -17,14 +17,14 @@ from .space import SpaceError
 from .spec import SearchSpec, preflight
 from .store import DB_NAME, FINISHED, Store
 from .strategy import check_edges, trial_seed
-from .trial import pin_threads, run_trial
+from .trial import forget_data, pin_threads, run_trial
 
 __all__ = ["run_search", "make_executor", "DASK_TIMEOUT"]
 
 DASK_TIMEOUT = 10  # seconds to wait for a Dask scheduler to answer
 
-# what the local pool's server imports once for every worker: the trial, the training loop, the datasets' loaders
-PRELOAD = ["descend.search.trial", "descend.train", "descend.optim", "numba", "sklearn.datasets", "threadpoolctl"]
+# what the local pool's server imports once for every worker: the trial, the training loop, Numba's compiler
+PRELOAD = ["descend.search.preload"]
 
 
 @contextlib.contextmanager
@@ -36,8 +36,11 @@ def make_executor(kind: str = "local", workers: int = 1):
     if kind == "local" and workers == 1:
         # one worker: run trials in this process (no start-up, no pickling); BLAS keeps every core
         from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(1) as pool:
-            yield pool, threads
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                yield pool, threads
+        finally:
+            forget_data()  # the data set stays loaded only while this search runs
         return
     if kind == "local":
         import multiprocessing

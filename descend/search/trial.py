@@ -7,7 +7,9 @@ can carry it. The test split is never touched here.
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 import time
 import traceback
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from ..config import build_model, build_optimizer, build_schedule, build_stopping, prepare_data, resolve
 
-__all__ = ["apply", "run_trial", "pin_threads", "score_of", "MINIMIZED"]
+__all__ = ["apply", "run_trial", "pin_threads", "score_of", "trial_data", "forget_data", "MINIMIZED"]
 
 # metrics where lower is better; every other metric is maximized
 MINIMIZED = ("val_loss",)
@@ -45,6 +47,40 @@ def pin_threads(threads: int) -> None:
         pass
 
 
+_DATA: dict = {}  # this process's prepared data sets, by what they depend on (the search's trials share one)
+_DATA_KEPT = 2
+
+
+def _data_key(cfg: dict) -> str:
+    """What ``prepare_data`` reads: the [data] table, whether the model is convolutional, the files' sizes and times."""
+    d = cfg["data"]
+    files = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) if os.path.isfile(f) else (f, None, None)
+             for f in (d.get("file"), d.get("test_file")) if f]
+    return json.dumps([d, bool(cfg["model"]["conv"]), files], sort_keys=True, default=str)
+
+
+def trial_data(cfg: dict) -> tuple:
+    """``prepare_data(cfg)``, loaded once per process for every trial with the same data (a worker runs many
+    trials of one search: reading, generating and splitting the data set each time cost as much as a small
+    trial). The arrays are read-only (``fit`` never writes its inputs); the unfitted ``preprocess`` is a
+    fresh copy for each call, since ``fit`` fits it."""
+    key = _data_key(cfg)
+    if key not in _DATA:
+        out = prepare_data(cfg)
+        for a in out[:6]:
+            a.setflags(write=False)
+        while len(_DATA) >= _DATA_KEPT:
+            _DATA.pop(next(iter(_DATA)))
+        _DATA[key] = out
+    out = _DATA[key]
+    return out[:7] + (copy.deepcopy(out[7]),)
+
+
+def forget_data() -> None:
+    """Drop this process's prepared data sets (a search that ran its trials in this process has ended)."""
+    _DATA.clear()
+
+
 def score_of(history, metric: str):
     """The trial's validation ``metric``: at the epoch early stopping restored, else the last epoch's."""
     if history.best is not None and history.best.get(metric) is not None:
@@ -66,7 +102,7 @@ def run_trial(cfg: dict, params: dict, *, seed: int, epochs: int | None = None, 
         from ..train import fit
         c = apply(cfg, params, seed=seed, epochs=epochs)
         t = c["train"]
-        X, y, Xv, yv, _, _, num_classes, preprocess = prepare_data(c)
+        X, y, Xv, yv, _, _, num_classes, preprocess = trial_data(c)
         model = build_model(c, X.shape[1:], num_classes, np.random.default_rng(t["seed"]))
         history = fit(model, X, y, optimizer=build_optimizer(c), epochs=t["epochs"], steps=t["steps"] or None,
                       batch_size=None if t["batch_size"] == "full" else t["batch_size"], schedule=build_schedule(c),

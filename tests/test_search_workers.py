@@ -1,0 +1,68 @@
+"""What a search worker keeps between trials (the prepared data set) and the executors' processes: a Dask
+LocalCluster of worker processes gives the same trial table as the local run."""
+import contextlib
+import os
+
+import numpy as np
+
+from descend.config import prepare_data, resolve
+from descend.search.trial import trial_data
+
+
+def test_trial_data_is_prepared_once_per_process_and_never_shared_writable():
+    cfg = resolve({"data": {"dataset": "iris", "standardize": True}})
+    first, again = trial_data(cfg), trial_data(cfg)
+    fresh = prepare_data(cfg)
+    for a, b, c in zip(first[:6], again[:6], fresh[:6]):
+        assert a is b  # the same arrays: loaded and split once
+        np.testing.assert_array_equal(a, c)  # and what prepare_data gives
+        assert not a.flags.writeable
+    assert first[6] == fresh[6]
+    assert first[7] is not again[7] and type(first[7]) is type(fresh[7])  # fit fits it: a fresh one each trial
+    other = trial_data(resolve({"data": {"dataset": "iris", "val_fraction": 0.5}}))
+    assert len(other[2]) != len(first[2])  # another [data] table is another entry
+
+
+def test_trial_data_reloads_a_data_file_that_changed(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = lambda n: "x1,x2,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(n))
+    path.write_text(rows(40))
+    cfg = resolve({"data": {"file": str(path), "target": "y"}})
+    X, *_ = trial_data(cfg)
+    path.write_text(rows(60))  # a different size: the key sees it even within the file system's time resolution
+    X2, *_ = trial_data(cfg)
+    assert len(X2) > len(X)
+
+
+def test_executor_dask_runs_trials_in_worker_processes_and_gives_the_local_table(tmp_path, monkeypatch):
+    from descend.search import LogUniform, SearchSpec, Space, coarse_to_fine, run_search, runner
+    from descend.search.store import RESULT_COLUMNS
+
+    pids, make = [], runner.make_executor
+
+    @contextlib.contextmanager
+    def spy(kind, workers):  # the executor the search builds: where does it run work?
+        with make(kind, workers) as (ex, threads):
+            pids.append({ex.submit(os.getpid).result() for _ in range(4)})
+            yield ex, threads
+
+    base = resolve({"data": {"dataset": "iris"}, "model": {"hidden": [8]},
+                    "train": {"epochs": 2, "patience": 0, "batch_size": 16}})
+    space = Space({"optimizer.lr": LogUniform(1e-3, 20.0), "train.l2": LogUniform(1e-5, 1e-1)})
+    strategy = coarse_to_fine([(4, 2), (2, 2)])
+    local = run_search(base, SearchSpec(space, strategy, seed=3), tmp_path / "local")["trials"]
+    # `--executor dask`: a LocalCluster of 2 single-threaded worker processes, started and closed by the search
+    monkeypatch.setattr(runner, "make_executor", spy)
+    dask = run_search(base, SearchSpec(space, strategy, seed=3, workers=2, executor="dask"), tmp_path / "dask")["trials"]
+    assert [[t[c] for c in RESULT_COLUMNS] for t in local] == [[t[c] for c in RESULT_COLUMNS] for t in dask]
+    assert len(dask) == 6 and any(t["status"] == "done" for t in dask)
+    assert len(pids) == 1 and os.getpid() not in pids[0]  # worker processes, not this one
+
+
+def test_a_search_run_in_this_process_lets_go_of_its_data_set(tmp_path):
+    from descend.search import LogUniform, SearchSpec, Space, random, run_search
+    from descend.search.trial import _DATA
+
+    base = resolve({"data": {"dataset": "iris"}, "model": {"hidden": [4]}, "train": {"epochs": 1, "patience": 0}})
+    run_search(base, SearchSpec(Space({"optimizer.lr": LogUniform(1e-3, 1e-1)}), random(2)), tmp_path / "s")
+    assert _DATA == {}
