@@ -43,16 +43,21 @@ def supervise(environ=os.environ) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     supervisor = os.getpid()
+    forwarded = {getattr(signal, name) for name in _FORWARD}
+    # held back until the supervisor's handlers are in place: a signal right after the fork is forwarded too
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, forwarded)
     child = os.fork()
     if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         environ[_MARK] = str(supervisor)
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != supervisor:  # the supervisor died before the line above took effect
             os._exit(1)
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for name in _FORWARD:
-        signal.signal(getattr(signal, name), lambda sig, frame: os.kill(child, sig))
+    for sig in forwarded:
+        signal.signal(sig, lambda sig, frame: os.kill(child, sig))
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
     _, status = os.waitpid(child, 0)  # retried across the forwarded signals (PEP 475)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
