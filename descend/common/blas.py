@@ -12,7 +12,7 @@ import contextlib
 __all__ = ["SMALL_PRODUCT", "threads_for"]
 
 # m·n·k of the largest product below which one BLAS thread is as fast as two on this kind of machine
-SMALL_PRODUCT = 1 << 22
+SMALL_PRODUCT = 1 << 20
 
 
 _controller = []  # threadpoolctl's view of the loaded libraries: finding them reads the process's maps (ms)
