@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import traceback
 import zlib
 
@@ -205,6 +206,9 @@ def install_abort_hook(MPI) -> None:
         finally:
             if kind is KeyboardInterrupt:
                 previous(kind, value, tb)
+            # the process manager forwards this rank's stderr through a pipe; Abort tears that down, and a busy
+            # machine once lost the whole message (a full test run): give the forwarding a moment first
+            time.sleep(1.0)
             MPI.COMM_WORLD.Abort(1)
 
     hook.aborts_mpi = True
