@@ -252,3 +252,19 @@ def test_the_chain_follows_a_gradient_moved_to_new_memory():
     ob.batch(x2, y)
     assert oa()[0] == ob()[0]
     np.testing.assert_array_equal(oa.params.grad, ob.params.grad)
+
+
+def test_a_callback_failing_at_the_start_leaves_blas_threads_as_they_were():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    class Fails:
+        def on_fit_start(self, state):
+            raise RuntimeError("callback failed")
+
+    rng = np.random.default_rng(0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        with pytest.raises(RuntimeError, match="callback failed"):
+            fit(_chain((30, 100, 2), (1, 0)), rng.standard_normal((50, 30)), rng.integers(0, 2, 50),
+                optimizer=Adam(), steps=2, callbacks=[Fails()])
+        assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before

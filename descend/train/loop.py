@@ -79,11 +79,11 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                preprocess=preprocess, augment=augment, checkpoint=checkpoint, resume=resume, config=config,
                distributed=distributed)
     state, objective, guard = run.state, run.objective, run.guard
-    _notify(state, "on_fit_start")
-    reason = run.finished_already()
     started = time.perf_counter() - state.history.elapsed
-    interrupt = _Interrupt()
-    try:
+    reason, interrupt = None, _Interrupt()
+    try:  # from here on the run's release (BLAS threads, MPI memory) happens whatever is raised
+        _notify(state, "on_fit_start")
+        reason = run.finished_already()
         while reason is None:
             if state.batch == 0 or state.order is None:  # a new epoch: reshuffle
                 state.order = D.epoch_order(run.n, rng=state.rng, shuffle=shuffle)
