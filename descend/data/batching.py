@@ -146,6 +146,9 @@ def _gather(X, idx, *, dtype, recycle: bool = False) -> np.ndarray:
     return out
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def take(X, idx, dtype=np.float32, *, recycle: bool = False) -> np.ndarray:
     """Gather the rows ``X[idx]`` as a C-contiguous batch of ``dtype`` (float32 by default, float64 for a
     float64 model) and shape (len(idx), *X.shape[1:]).
@@ -158,6 +161,10 @@ def take(X, idx, dtype=np.float32, *, recycle: bool = False) -> np.ndarray:
     writes to ``X``. ``recycle=True`` (the training loop's batches) gathers a large batch into an array of
     ``descend.common.scratch``, handed out again once nothing refers to it: no fresh memory per batch.
     """
+    if (type(X) is np.ndarray and X.base is None and X.dtype == dtype and X.dtype in _FLOATS
+            and type(idx) is np.ndarray and idx.ndim == 1 and idx.dtype.kind in "iu"
+            and (not recycle or len(idx) * (X.nbytes // max(len(X), 1)) < scratch.MIN_BYTES)):
+        return X.take(idx, axis=0)  # the training loop's common case, recognized in a few operations
     dtype = float_dtype("dtype", dtype)
     if isinstance(idx, slice):
         if (not is_mapped(X) and isinstance(X, np.ndarray) and X.dtype == dtype

@@ -166,6 +166,8 @@ class _Bound:
             raise _Uncovered  # MSE's gradient would take a layout of NumPy's choosing
         dt = h.dtype
         self.p, self.losses = np.empty(h.shape, dt), np.empty(h.shape[0], dt)
+        self.one = np.ones((), dt)
+        self.mean = np.asarray(self.one / h.shape[0], dt).reshape(1)  # the mean's dJ/dz scale, as CrossEntropy's
         g = self.p  # the layout of the loss's gradient: cross-entropy's softmax, or MSE's (both C order)
         for a, layer in zip(reversed(self.layers), reversed(chain.layers)):
             g = a.bind_backward(g, layer.weight.grad if a.need_w else None,
@@ -195,12 +197,12 @@ class _Bound:
     def _loss(self, z, y, scale):
         """(J × scale, dJ/dz) — cross-entropy's kernels as ``CrossEntropy`` calls them, or MSE's Function."""
         s = np.asarray(scale, dtype=z.dtype)  # as ``value * scale`` in the graph: the number in J's dtype
-        g = np.ones((), z.dtype) if scale == 1.0 else np.ones((), z.dtype) * s  # dJ/dJ, before J is known
+        g = self.one if scale == 1.0 else self.one * s  # dJ/dJ, before J is known
         if self.cross_entropy:
             y = L.cross_entropy_labels(z, y)
             n = z.shape[0]
-            bad, total = L._loss_kernels().softmax_xent_grad(z, y, self.p, self.losses,
-                                                             np.asarray(g / n, z.dtype).reshape(1))
+            bad, total = L._loss_kernels().softmax_xent_grad(
+                z, y, self.p, self.losses, self.mean if scale == 1.0 else np.asarray(g / n, z.dtype).reshape(1))
             if bad:
                 raise L._label_range_error(y, z.shape[1])
             value = np.asarray(np.float64(total) / n, dtype=z.dtype)
