@@ -17,7 +17,31 @@ from .functional import dense as D
 from .functional import losses as L
 from .functional.dense import _transposed, _wide
 
-__all__ = ["Chain"]
+__all__ = ["Chain", "loss_and_grad"]
+
+
+def loss_and_grad(cross_entropy: bool, z, y, scale: float, p, losses, mean=None):
+    """(J × ``scale`` as a float, dJ/dz) of the batch's logits z: cross-entropy's kernels as
+    ``CrossEntropy.forward/backward`` call them, the softmax and then its gradient written into ``p`` (and
+    each example's loss into ``losses``); or MSE through its ``Function``. ``mean``: CrossEntropy's
+    1/N gradient scale for this batch size, if the caller keeps it. Both plans' loss, the graph's bits."""
+    s = np.asarray(scale, dtype=z.dtype)  # as ``value * scale`` in the graph: the number in J's dtype
+    g = np.ones((), z.dtype) if scale == 1.0 else np.ones((), z.dtype) * s  # dJ/dJ, known before J
+    if not cross_entropy:
+        L._check_same_shape("mse", z, np.asarray(y))
+        fn = L.MSE()
+        fn.needs_input_grad = (True, False)
+        value = fn.forward(z, np.asarray(y, dtype=z.dtype), reduction="mean")
+        return float(value if scale == 1.0 else value * s), fn.backward(g)[0]
+    y = L.cross_entropy_labels(z, y)
+    n = z.shape[0]
+    if mean is None or scale != 1.0:
+        mean = np.asarray(g / n, z.dtype).reshape(1)
+    bad, total = L._loss_kernels().softmax_xent_grad(z, y, p, losses, mean)
+    if bad:
+        raise L._label_range_error(y, z.shape[1])
+    value = np.asarray(np.float64(total) / n, dtype=z.dtype)
+    return float(value if scale == 1.0 else value * s), p
 
 
 class Chain:
@@ -166,8 +190,7 @@ class _Bound:
             raise _Uncovered  # MSE's gradient would take a layout of NumPy's choosing
         dt = h.dtype
         self.p, self.losses = np.empty(h.shape, dt), np.empty(h.shape[0], dt)
-        self.one = np.ones((), dt)
-        self.mean = np.asarray(self.one / h.shape[0], dt).reshape(1)  # the mean's dJ/dz scale, as CrossEntropy's
+        self.mean = np.asarray(np.ones((), dt) / h.shape[0], dt).reshape(1)  # CrossEntropy's 1/N, bound once
         g = self.p  # the layout of the loss's gradient: cross-entropy's softmax, or MSE's (both C order)
         for a, layer in zip(reversed(self.layers), reversed(chain.layers)):
             g = a.bind_backward(g, layer.weight.grad if a.need_w else None,
@@ -185,7 +208,7 @@ class _Bound:
         h = x
         for a in self.layers:
             h = a.forward(h)
-        value, g = self._loss(h, y, scale)
+        value, g = loss_and_grad(self.cross_entropy, h, y, scale, self.p, self.losses, self.mean)
         for a in reversed(self.layers):
             g = a.backward(g)
             if g is None:
@@ -193,22 +216,3 @@ class _Bound:
         for p in self.params:
             p._grad_zero = False
         return value, h.copy()  # the buffer is the next step's: the caller gets its own array
-
-    def _loss(self, z, y, scale):
-        """(J × scale, dJ/dz) — cross-entropy's kernels as ``CrossEntropy`` calls them, or MSE's Function."""
-        s = np.asarray(scale, dtype=z.dtype)  # as ``value * scale`` in the graph: the number in J's dtype
-        g = self.one if scale == 1.0 else self.one * s  # dJ/dJ, before J is known
-        if self.cross_entropy:
-            y = L.cross_entropy_labels(z, y)
-            n = z.shape[0]
-            bad, total = L._loss_kernels().softmax_xent_grad(
-                z, y, self.p, self.losses, self.mean if scale == 1.0 else np.asarray(g / n, z.dtype).reshape(1))
-            if bad:
-                raise L._label_range_error(y, z.shape[1])
-            value = np.asarray(np.float64(total) / n, dtype=z.dtype)
-            return float(value if scale == 1.0 else value * s), self.p
-        L._check_same_shape("mse", z, np.asarray(y))
-        fn = L.MSE()
-        fn.needs_input_grad = (True, False)
-        value = fn.forward(z, np.asarray(y, dtype=z.dtype), reduction="mean")
-        return float(value if scale == 1.0 else value * s), fn.backward(g)[0]

@@ -16,10 +16,10 @@ import math
 
 import numpy as np
 
+from ..autodiff.array_ops import Reshape
 from . import functional as F
-from .affine_chain import Chain
+from .affine_chain import Chain, loss_and_grad
 from .functional import dense as D
-from .functional import losses as L
 from .layers import ELU, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
 
 __all__ = ["Plan", "largest_product"]
@@ -134,13 +134,14 @@ class Plan:
                 fn = D.Dropout()
                 fn.needs_input_grad = (wanted, False)
                 h = fn.forward(h, D.dropout_mask(h, obj.p, obj.rng))
-            else:  # flatten: a reshape, undone in backward
-                fn = _Flatten()
-                h = fn.forward(h)
+            else:  # flatten: the reshape Flatten's forward applies
+                fn = Reshape()
+                h = fn.forward(h, h.shape[:1] + (math.prod(h.shape[1:]),))
             tape.append(_record(fn, None, wanted))
         if not wanted:
             return None  # nothing requires a gradient: the graph raises its error
-        value, g, loss = self._loss(h, y, scale)
+        value, g = loss_and_grad(self.loss is F.cross_entropy, h, y, scale, np.empty(h.shape, h.dtype),
+                                 np.empty(h.shape[0], h.dtype))
         for entry in reversed(tape):
             if entry is None:
                 break  # the steps before do not depend on a trained parameter
@@ -156,27 +157,7 @@ class Plan:
                             np.copyto(p.grad, pg)
                         p._grad_zero = False
             fn.release()
-        loss.release()
-        return float(value), h
-
-    def _loss(self, h, y, scale):
-        """(the loss × scale, its gradient with respect to h, the loss's Function)."""
-        if self.loss is F.cross_entropy:
-            fn = L.CrossEntropy()
-            y = L.cross_entropy_labels(h, y)
-            fn.needs_input_grad = (True, False)
-            value = fn.forward(h, y, reduction="mean")
-        else:
-            L._check_same_shape("mse", h, np.asarray(y))
-            t = np.asarray(y, dtype=h.dtype)
-            fn = L.MSE()
-            fn.needs_input_grad = (True, False)
-            value = fn.forward(h, t, reduction="mean")
-        g = np.ones_like(value)
-        if scale != 1.0:  # as ``value * scale`` in the graph: the number in the value's dtype
-            s = np.asarray(scale, dtype=value.dtype)
-            value, g = value * s, g * s
-        return value, fn.backward(g)[0], fn
+        return value, h
 
 
 def _record(fn, grads, wanted: bool):
@@ -186,17 +167,3 @@ def _record(fn, grads, wanted: bool):
         return fn, grads
     fn.release()
     return None
-
-
-class _Flatten:
-    """(N, …) → (N, features) and back: ``Flatten()``'s reshape."""
-
-    def forward(self, x):
-        self.shape = x.shape
-        return x.reshape(x.shape[:1] + (math.prod(x.shape[1:]),))
-
-    def backward(self, g):
-        return (g.reshape(self.shape),)
-
-    def release(self):
-        self.shape = None
