@@ -118,20 +118,25 @@ def test_early_stopping_keeps_the_best_validation_epoch():
     assert clf.n_iter_ < 500 and len(clf.validation_scores_) == clf.n_iter_
 
 
-def test_equal_weights_train_through_the_plain_loss_and_unequal_ones_through_the_weighted():
-    """Equal sample weights make the weighted mean the plain one, so fit takes the plain cross-entropy (which
-    has the execution plan); unequal weights keep the weighted loss."""
+def test_equal_weights_train_through_the_plain_loss_and_unequal_ones_through_the_weighted(monkeypatch):
+    """Equal sample weights make the weighted mean the plain one, so fit gets the plain cross-entropy (which has
+    the execution plan) with λ over the weights' sum as scikit-learn's; unequal weights keep the weighted loss."""
+    import descend.sklearn as S
     from descend.nn import functional as F
-    from descend.sklearn import _weighted_cross_entropy
     rng = np.random.default_rng(0)
     out, labels = rng.standard_normal((40, 3)), rng.integers(0, 3, 40)
     yw = np.column_stack([labels, np.full(40, 3.0)])
-    assert float(_weighted_cross_entropy(out, yw).data) == pytest.approx(float(F.cross_entropy(out, labels).data),
-                                                                       rel=1e-12)
+    assert float(S._weighted_cross_entropy(out, yw).data) == pytest.approx(
+        float(F.cross_entropy(out, labels).data), rel=1e-12)
+    seen = []
+    real_fit = S.fit
+    monkeypatch.setattr(S, "fit", lambda *a, **kw: seen.append(kw) or real_fit(*a, **kw))
     X, y = load_iris(return_X_y=True)
-    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0, l2=0.0)  # l2 is over the weights' sum
-    plain = MLPClassifier(**kw).fit(X, y)
-    doubled = MLPClassifier(**kw).fit(X, y, sample_weight=np.full(len(y), 2.0))
-    assert doubled.loss_curve_ == plain.loss_curve_
-    skewed = MLPClassifier(**kw).fit(X, y, sample_weight=np.where(y == 0, 5.0, 1.0))
-    assert not np.allclose(skewed.loss_curve_, plain.loss_curve_, rtol=1e-3)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    plain = MLPClassifier(**kw, l2=0.5).fit(X, y)
+    doubled = MLPClassifier(**kw, l2=0.5).fit(X, y, sample_weight=np.full(len(y), 2.0))
+    halved_l2 = MLPClassifier(**kw, l2=0.25).fit(X, y)  # (λ/2Σw)·‖W‖² with Σw = 2n is λ/2 over n
+    MLPClassifier(**kw, l2=0.5).fit(X, y, sample_weight=np.where(y == 0, 5.0, 1.0))
+    assert [k["loss"] for k in seen] == [F.cross_entropy] * 3 + [S._weighted_cross_entropy]
+    assert [k["l2"] for k in seen[:3]] == [0.5, 0.25, 0.25]
+    assert doubled.loss_curve_ == halved_l2.loss_curve_ != plain.loss_curve_

@@ -232,9 +232,10 @@ def rescale(theta, keep, scales, bounds):
         if s == 1:
             continue
         lo = bounds[r]
-        for k in prange(bounds[r + 1] - lo):
-            i = lo + k
-            if s == 0:
-                theta[i] = keep[i]
-            else:
+        if s == 0:  # the run's one test, outside its loop
+            for k in prange(bounds[r + 1] - lo):
+                theta[lo + k] = keep[lo + k]
+        else:
+            for k in prange(bounds[r + 1] - lo):
+                i = lo + k
                 theta[i] = (theta[i] - keep[i]) * s + keep[i]

@@ -125,6 +125,7 @@ class Optimizer:
         runs = _runs(s)
         # the runs as the ``rescale`` kernel takes them (its scale array is cast to θ's dtype at the step)
         self._runs = (np.array([c for _, c in runs]), np.array([0] + [sl.stop for sl, _ in runs], dtype=np.uint64))
+        self._runs_cast = None
 
     def set_weight_decay_scale(self, scale) -> None:
         """Per-parameter weight-decay multipliers: a θ-sized vector c ≥ 0 (None removes them).
@@ -162,10 +163,12 @@ class Optimizer:
     def _end(self, theta, keep, loss):
         """Apply ``lr_scale`` to the step just taken (θ before it is in ``keep``); return ``loss``."""
         if self.lr_scale is not None:  # one pass over the runs: θ₀ + s·(θ₁ − θ₀) in θ's dtype, θ₀ exactly at s = 0
-            scales, bounds = self._runs
+            scales, bounds = self._runs  # float64, as set: cast per θ dtype, the source never rounded
             if scales.dtype != theta.dtype:
-                scales = scales.astype(theta.dtype)
-                self._runs = (scales, bounds)
+                cast = getattr(self, "_runs_cast", None)
+                if cast is None or cast.dtype != theta.dtype:
+                    cast = self._runs_cast = scales.astype(theta.dtype)
+                scales = cast
             _k().rescale(theta, keep, scales, bounds)
         return loss
 
