@@ -174,7 +174,11 @@ def test_bundled_files_read_as_scikit_learn_reads_them(loader, sk_name, monkeypa
     import sklearn.datasets
 
     bunch = getattr(sklearn.datasets, sk_name)()
+    found = []
+    real = datasets._bundled_file
+    monkeypatch.setattr(datasets, "_bundled_file", lambda filename: found.append(real(filename)) or found[-1])
     ds = loader(seed=5)
+    assert found and all(path is not None for path in found)  # read from the file, not through scikit-learn
     assert ds.num_classes == len(bunch.target_names)
     # the same rows (features and label together) as scikit-learn's loader, only rearranged by the split
     ours = np.column_stack([np.concatenate([ds.X_train, ds.X_test]), np.concatenate([ds.y_train, ds.y_test])])

@@ -268,3 +268,24 @@ def test_a_callback_failing_at_the_start_leaves_blas_threads_as_they_were():
             fit(_chain((30, 100, 2), (1, 0)), rng.standard_normal((50, 30)), rng.integers(0, 2, 50),
                 optimizer=Adam(), steps=2, callbacks=[Fails()])
         assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+def test_overlapping_runs_share_one_blas_limit_and_the_last_restores_it():
+    """Runs in threads (a Dask worker's) overlap: the first to end must not lift the other's limit, and the
+    last restores what was there before either."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from descend.common.blas import threads_for
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas()
+        a, b = threads_for(1), threads_for(1)
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        assert all(n == 1 for n in blas())  # b still runs
+        b.__exit__(None, None, None)
+        assert blas() == before

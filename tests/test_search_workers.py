@@ -59,10 +59,16 @@ def test_executor_dask_runs_trials_in_worker_processes_and_gives_the_local_table
     assert len(pids) == 1 and os.getpid() not in pids[0]  # worker processes, not this one
 
 
-def test_a_search_run_in_this_process_lets_go_of_its_data_set(tmp_path):
+def test_a_search_run_in_this_process_lets_go_of_its_data_set(tmp_path, monkeypatch):
     from descend.search import LogUniform, SearchSpec, Space, random, run_search
+    from descend.search import trial
     from descend.search.trial import _DATA
 
+    held = []
+    real = trial.trial_data
+    monkeypatch.setattr(trial, "trial_data", lambda cfg: held.append(len(_DATA)) or real(cfg))
     base = resolve({"data": {"dataset": "iris"}, "model": {"hidden": [4]}, "train": {"epochs": 1, "patience": 0}})
-    run_search(base, SearchSpec(Space({"optimizer.lr": LogUniform(1e-3, 1e-1)}), random(2)), tmp_path / "s")
+    trials = run_search(base, SearchSpec(Space({"optimizer.lr": LogUniform(1e-3, 1e-1)}), random(2)),
+                        tmp_path / "s")["trials"]
+    assert any(t["status"] == "done" for t in trials) and held == [0, 1]  # loaded once, then kept for trial 2
     assert _DATA == {}

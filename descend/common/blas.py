@@ -2,12 +2,13 @@
 
 OpenBLAS splits a product between its threads from about 2.6·10⁵ multiply-adds on. For a small
 network's products that split saves nothing on an idle machine and costs several times the product on
-a busy one, where a thread waits for its partner's core (benchmarks/NOTES.md). ``fit`` asks its
-execution plan for the step's largest product and runs single-threaded below ``SMALL_PRODUCT``.
+a busy one, where a thread waits for its partner's core (benchmarks/NOTES.md). ``fit`` works out its
+step's largest product (``nn.plan.largest_product``) and runs single-threaded below ``SMALL_PRODUCT``.
 """
 from __future__ import annotations
 
 import contextlib
+import threading
 
 __all__ = ["SMALL_PRODUCT", "threads_for"]
 
@@ -15,14 +16,33 @@ __all__ = ["SMALL_PRODUCT", "threads_for"]
 SMALL_PRODUCT = 1 << 20
 
 
-_controller = []  # threadpoolctl's view of the loaded libraries: finding them reads the process's maps (ms)
+_lock = threading.Lock()
+_state = {"controller": None, "limiter": None, "users": 0}  # one limit shared by the runs that overlap
 
 
 def threads_for(largest_product: int | None):
     """A context running BLAS with one thread when ``largest_product`` (m·n·k) is small; else a no-op."""
     if largest_product is None or largest_product >= SMALL_PRODUCT:
         return contextlib.nullcontext()
-    if not _controller:
-        from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn; loaded only here
-        _controller.append(ThreadpoolController())
-    return _controller[0].limit(limits=1, user_api="blas")
+    return _one_thread()
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """One BLAS thread while any run in this process wants it: runs in threads (a Dask worker's) overlap, and
+    each restoring what it found would leave the last one's limit behind."""
+    with _lock:
+        if _state["users"] == 0:
+            if _state["controller"] is None:  # finding the libraries reads the process's maps (ms): once
+                from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn; loaded only here
+                _state["controller"] = ThreadpoolController()
+            _state["limiter"] = _state["controller"].limit(limits=1, user_api="blas")
+        _state["users"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _state["users"] -= 1
+            if _state["users"] == 0:
+                _state["limiter"].restore_original_limits()
+                _state["limiter"] = None

@@ -49,6 +49,7 @@ def empty(shape, dtype) -> np.ndarray:
     _pool[key] = bufs  # most recently used last
     for a in bufs:
         if sys.getrefcount(a) == _FREE:
+            a.flags.writeable = True  # its last holder may have locked it
             return a
     a = np.empty(shape, dtype)
     bufs.append(a)

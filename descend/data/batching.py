@@ -126,13 +126,11 @@ def _gather(X, idx, *, dtype, recycle: bool = False) -> np.ndarray:
         return np.array(X[idx], dtype=dtype, order="C")  # one contiguous read, then one cast
     if not is_mapped(X):
         shape = (len(idx),) + X.shape[1:]
-        if recycle and X.dtype == dtype and len(idx) and math.prod(shape) * dtype.itemsize >= scratch.MIN_BYTES \
+        if recycle and X.dtype == dtype and math.prod(shape) * dtype.itemsize >= scratch.MIN_BYTES \
                 and -len(X) <= idx.min() and idx.max() < len(X):
             # a large batch into a recycled array (fresh memory costs a page fault per 4 KiB); with the
             # bounds checked, "wrap" is "raise" without the temporary NumPy makes for out= under "raise"
-            out = scratch.empty(shape, dtype)
-            out.flags.writeable = True  # its last holder may have locked it
-            return X.take(idx, axis=0, out=out, mode="wrap")
+            return X.take(idx, axis=0, out=scratch.empty(shape, dtype), mode="wrap")
         rows = X.take(idx, axis=0)
         return rows if rows.dtype == dtype else rows.astype(dtype)
     # A memory map: read the rows in file order (one forward sweep over the pages), then put them

@@ -147,21 +147,21 @@ class Params:
     def lr_scale(self) -> np.ndarray | None:
         """The learning-rate multiplier of every value of θ: 0 where the parameter is frozen
         (``requires_grad = False``), else its ``lr_scale``; None when every one is a trainable 1."""
-        if all(p.requires_grad and p.lr_scale == 1.0 for p in self._parameters):
-            return None
-        s = np.ones(self.theta.size)
-        for p, e in zip(self._parameters, self.layout):
-            s[e.slice] = p.lr_scale if p.requires_grad else 0.0
-        return s
+        return self._per_value(lambda p: p.lr_scale if p.requires_grad else 0.0)
 
     def weight_decay_scale(self) -> np.ndarray | None:
         """The weight-decay multiplier of every value of θ (its parameter's ``weight_decay_scale``);
         None when every one is 1."""
-        if all(p.weight_decay_scale == 1.0 for p in self._parameters):
+        return self._per_value(lambda p: p.weight_decay_scale)
+
+    def _per_value(self, value_of) -> np.ndarray | None:
+        """A vector over θ holding each parameter's ``value_of(p)`` on its values; None when all are 1."""
+        values = [value_of(p) for p in self._parameters]
+        if all(v == 1.0 for v in values):
             return None
         s = np.ones(self.theta.size)
-        for p, e in zip(self._parameters, self.layout):
-            s[e.slice] = p.weight_decay_scale
+        for v, e in zip(values, self.layout):
+            s[e.slice] = v
         return s
 
     def trainable(self) -> np.ndarray:

@@ -10,6 +10,7 @@ thread pool before it forks.
 import numba
 import threadpoolctl  # noqa: F401  (the workers' initializer pins BLAS with it)
 
+from .. import optim  # noqa: F401  (the trial's optimizer; descend.train does not import it)
 from ..train import fit  # noqa: F401
 from . import trial  # noqa: F401
 

@@ -10,6 +10,7 @@ import copy
 import json
 import math
 import os
+import threading
 import time
 import traceback
 
@@ -49,6 +50,7 @@ def pin_threads(threads: int) -> None:
 
 _DATA: dict = {}  # this process's prepared data sets, by what they depend on (the search's trials share one)
 _DATA_KEPT = 2
+_DATA_LOCK = threading.Lock()
 
 
 def _data_key(cfg: dict) -> str:
@@ -65,14 +67,15 @@ def trial_data(cfg: dict) -> tuple:
     trial). The arrays are read-only (``fit`` never writes its inputs); the unfitted ``preprocess`` is a
     fresh copy for each call, since ``fit`` fits it."""
     key = _data_key(cfg)
-    if key not in _DATA:
-        out = prepare_data(cfg)
-        for a in out[:6]:
-            a.setflags(write=False)
-        while len(_DATA) >= _DATA_KEPT:
-            _DATA.pop(next(iter(_DATA)))
-        _DATA[key] = out
-    out = _DATA[key]
+    with _DATA_LOCK:  # a Dask worker runs trials in threads
+        if key not in _DATA:
+            out = prepare_data(cfg)
+            for a in out[:6]:
+                a.setflags(write=False)
+            while len(_DATA) >= _DATA_KEPT:
+                _DATA.pop(next(iter(_DATA)))
+            _DATA[key] = out
+        out = _DATA[key]
     return out[:7] + (copy.deepcopy(out[7]),)
 
 

@@ -163,12 +163,12 @@ class Distributed:
         self.objective = objective
         return shards, functools.partial(self.evaluate, kind=kind), objective
 
-    def release(self, model) -> None:
+    def release(self, model, failed: bool = False) -> None:
         """What ``fit`` lent the model for the run, taken back when it ends: BatchNorm's synchronization, and
         the gradient's place in MPI's shared memory (moved back into the process's own memory)."""
         self.attach(model, on=False)
         if self.objective is not None:
-            self.released = self.objective.close()  # False: the memory is kept (see SharedSum.free)
+            self.released = self.objective.close(failed)  # False: the memory is kept (see SharedSum.free)
             self.objective = None
 
     def evaluate(self, model, X, y, *, loss, kind) -> dict:
@@ -248,12 +248,13 @@ class DistributedObjective(Objective):
             self.distributed.check_theta(self.params.theta, self.calls)
         return self.add_penalty(loss), grad
 
-    def close(self) -> bool:
-        """The gradient back in the process's own memory, the all-reduce's memory released (at ``fit``'s end)."""
+    def close(self, failed: bool = False) -> bool:
+        """The gradient back in the process's own memory, the all-reduce's memory released (at ``fit``'s end;
+        kept when the run ``failed``)."""
         self.params.use_grad(self.params.grad.copy())
         self.tail = None
         self.release()  # the execution plan's arrays over the old gradient
-        return self.summer.free()
+        return self.summer.free(failed)
 
     def tally(self, kind: str) -> tuple[int, int]:
         return self.count, self.correct

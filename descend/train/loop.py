@@ -80,7 +80,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                distributed=distributed)
     state, objective, guard = run.state, run.objective, run.guard
     started = time.perf_counter() - state.history.elapsed
-    reason, interrupt = None, _Interrupt()
+    reason, interrupt, failed = None, _Interrupt(), True
     try:  # from here on the run's release (BLAS threads, MPI memory) happens whatever is raised
         _notify(state, "on_fit_start")
         reason = run.finished_already()
@@ -122,11 +122,12 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 reason = "stopped by a callback"
             if checkpoint is not None and reason is None:
                 state.save()
+        failed = False
     except KeyboardInterrupt:
-        reason = f"interrupted by the user at step {state.step}"
+        reason, failed = f"interrupted by the user at step {state.step}", False
     finally:
         interrupt.restore()
-        run.release()
+        run.release(failed)
     history = state.history
     history.stop_reason = reason
     history.elapsed = time.perf_counter() - started
@@ -277,12 +278,12 @@ class _Run:
                                  f"are not, first {name}[{i}] = {int(labels[i])}; fix the labels or give the "
                                  f"last layer {int(labels.max()) + 1} outputs")
 
-    def release(self) -> None:
+    def release(self, failed: bool) -> None:
         """What the run set for its duration: BLAS threads; under ``distributed`` synchronized BatchNorm and the
-        shared memory of the all-reduce."""
+        shared memory of the all-reduce (kept when the run ``failed``: the other ranks may be in a collective)."""
         self.blas.__exit__(None, None, None)
         if self.distributed is not None:
-            self.distributed.release(self.state.model)
+            self.distributed.release(self.state.model, failed)
 
     def finished_already(self) -> str | None:
         """A resumed run that already met this call's limits (e.g. a finished one) goes no further."""

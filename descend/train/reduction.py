@@ -10,7 +10,7 @@ Both hand out their memory as arrays that own their views (``views``), so it can
 """
 from __future__ import annotations
 
-import sys
+import weakref
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class MessageSum:
         self.comm.Allreduce(self.MPI.IN_PLACE, self.vector, op=self.MPI.SUM)
         return self.vector
 
-    def free(self) -> bool:
+    def free(self, failed: bool = False) -> bool:
         """Nothing to release (the memory is Python's)."""
         return True
 
@@ -100,18 +100,17 @@ class SharedSum:
         self._fence()
         return self.total
 
-    def free(self) -> bool:
+    def free(self, failed: bool = False) -> bool:
         """Release the window (collective over the node); whether it was. Kept — a leak, not a crash — while an
-        array over it is still referenced elsewhere (``views``' pieces included), or while an exception is
-        unwinding (the other ranks may be inside a collective, where ``Win.Free`` would wait for them forever)."""
-        if self.win is None or sys.exc_info()[0] is not None:
+        array over it is still referenced elsewhere (``views``' pieces included), or after a ``failed`` run
+        (the other ranks may be inside a collective, where ``Win.Free`` would wait for them forever)."""
+        if self.win is None or failed:
             return False
-        arrays = [*self._every, self.total, *self._handed]
+        refs = [weakref.ref(a) for a in (*self._every, self.total, *self._handed)]
         self.vector = self.total = self._mine = None
         self._every, self._handed = [], []
-        # 3 references: the list, the generator's name, getrefcount's argument; the node decides together
-        busy = self.node.allreduce(any(sys.getrefcount(a) > 3 for a in arrays), op=self.MPI.LOR)
-        del arrays
+        # an array still alive is referred to elsewhere (a view keeps its base alive); the node decides together
+        busy = self.node.allreduce(any(r() is not None for r in refs), op=self.MPI.LOR)
         if not busy:
             self.win.Unlock_all()
             self.win.Free()

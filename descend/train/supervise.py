@@ -61,7 +61,10 @@ def supervise(environ=os.environ) -> None:
     _, status = os.waitpid(child, 0)  # retried across the forwarded signals (PEP 475)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        what = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+        try:
+            what = signal.Signals(sig).name
+        except ValueError:  # a real-time signal has no name
+            what = f"signal {sig}"
         os.write(2, (f"descend: rank {rank} (PID {child} on {socket.gethostname()}) died, killed by signal {sig} "
                      f"({what}); mpiexec stops the other ranks; the last checkpoint is intact: continue with "
                      "--resume\n").encode())
