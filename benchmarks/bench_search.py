@@ -1,21 +1,22 @@
 """Search benchmark: coordinator overhead, 2-worker speed-up, and quality of coarse-to-fine vs random vs Optuna TPE.
 
-    python benchmarks/bench_search.py [--trials 20] [--repeats 3] [--seeds 5] [--grid 8] [--skip-speed] [--skip-quality]
-                                      [--datasets digits,mnist1d] [--metrics val_accuracy,val_loss]
+    python benchmarks/bench_search.py [--trials 20,100] [--repeats 3] [--seeds 5] [--grid 8] [--skip-speed]
+                                      [--skip-quality] [--datasets digits,mnist1d] [--metrics val_accuracy,val_loss]
 
-1. Overhead: wall time of a ``--trials``-trial random search with 1 worker divided by the sum of its
-   trials' own times (target ≤ 1.1).
-2. Speed-up: trials per minute with 2 workers / with 1 worker (target ≥ 1.7 on 2 cores). Each search
-   runs in a fresh process, as ``descend search`` does, so each pays its own start-up (imports, Numba's
-   compiler and cached kernels, the data set, the pool); 1- and 2-worker runs alternate, ``--repeats``
-   pairs, for three trial sizes of the digits MLP: ``descend train``'s defaults (hidden [128, 64],
-   batch 32, up to 60 epochs with early stopping, patience 8: what a user's trial is unless they
-   shorten it), the fine stage of ``examples/search.toml`` (hidden [64], 10 epochs) and the earlier
-   benchmark's (hidden [32], 2 epochs) — the last two take 20–40 ms a trial, so their searches are
-   start-up bound whatever the executor.
-   Also the 1-worker search with BLAS pinned to one thread, as each of the 2 workers is (the in-process
-   worker keeps every core's BLAS threads, which small products do not use well), as a second
-   baseline, and the 2-worker search on a pool whose workers had already started.
+1. Overhead: wall time of a 20-trial random search with 1 worker divided by the sum of its trials' own
+   times (target ≤ 1.1).
+2. Speed-up: trials per minute with 2 workers / with 1 worker (target ≥ 1.7 on 2 cores), for each
+   search length of ``--trials``. Each search runs in a fresh process, as ``descend search`` does, so
+   each pays its own start-up; every process that trains pays ~0.9 s once (importing Numba, its
+   compiler's first use, loading the cached kernels), which 2 workers pay side by side, so a search
+   only seconds long is start-up bound: the 100-trial search (~15 s with 1 worker) is the one whose
+   ratio is a rate. 1- and 2-worker runs alternate, ``--repeats`` pairs, for three trial sizes of the
+   digits MLP: ``descend train``'s defaults (hidden [128, 64], batch 32, up to 60 epochs with early
+   stopping, patience 8: what a user's trial is unless they shorten it), the fine stage of
+   ``examples/search.toml`` (hidden [64], 10 epochs) and the earlier benchmark's (hidden [32], 2
+   epochs) — the last two take 20–40 ms a trial.
+   Also the 1-worker search with BLAS and Numba pinned to one thread, as each of the 2 workers is, as a
+   second baseline, and the 2-worker search on a pool whose workers had already started.
 3. Quality at equal budget (lr and l2 log-uniform, 48 trial-epochs per search): the best validation
    score of coarse-to-fine, random and TPE, mean over ``--seeds`` search seeds, and the normalized
    score (best − optimum) / (random's median − optimum) (random = 1, optimum = 0), the optimum from a
@@ -60,9 +61,12 @@ def child(mode: str, size: str, trials: int) -> dict:
     spec = SearchSpec(SPACE, random(trials, epochs=epochs), seed=0, workers=1 if mode.startswith("w1") else 2)
     folder = Path(tempfile.mkdtemp(prefix="bench_search-")) / "s"
     executor = None
-    if mode == "w1pinned":
+    if mode == "w1pinned":  # one slot in this process, BLAS and Numba on one thread, as each of 2 workers is
+        from concurrent.futures import ThreadPoolExecutor
         from threadpoolctl import threadpool_limits
+        from descend.search.trial import pin_threads
         threadpool_limits(1)
+        executor = ThreadPoolExecutor(1, initializer=pin_threads, initargs=(1,))
     if mode == "w2warm":  # the same search on a pool whose workers have started and run one trial each
         from descend.search import make_executor, run_trial
         ctx = make_executor("local", 2)
@@ -71,7 +75,7 @@ def child(mode: str, size: str, trials: int) -> dict:
     t0 = time.perf_counter()
     rows = run_search(base, spec, folder, executor=executor)["trials"]
     wall = time.perf_counter() - t0
-    if executor is not None:
+    if mode == "w2warm":
         ctx.__exit__(None, None, None)
     return {"wall": wall, "sum": sum(t["seconds"] for t in rows), "scores": [t["score"] for t in rows]}
 
@@ -87,30 +91,35 @@ def load() -> str:
 
 
 def speed(args) -> None:
-    print(f"speed ({args.trials}-trial random search of the digits MLP, each search in a fresh process; {load()})")
-    for name in args.sizes.split(",") if args.sizes else SIZES:
-        ratios, fair, overheads, same = [], [], [], True
-        for r in range(args.repeats):
-            one = run_child("w1", name, args.trials)
-            pinned = run_child("w1pinned", name, args.trials)
-            two = run_child("w2", name, args.trials)
-            ratios.append(one["wall"] / two["wall"])
-            fair.append(pinned["wall"] / two["wall"])
-            overheads.append(one["wall"] / one["sum"])
-            same &= one["scores"] == two["scores"] == pinned["scores"]
-            print(f"  {name} run {r + 1}: 1 worker {one['wall']:.2f} s (trials {one['sum']:.2f} s), 1 worker with "
-                  f"BLAS pinned to 1 thread {pinned['wall']:.2f} s, 2 workers {two['wall']:.2f} s → {ratios[-1]:.2f}× "
-                  f"/ {fair[-1]:.2f}× (vs pinned); {load()}")
-        warm = run_child("w2warm", name, args.trials)
-        print(f"  {name}: speed-up 2 vs 1 worker median {statistics.median(ratios):.2f}×, vs 1 worker pinned to 1 thread "
-              f"{statistics.median(fair):.2f}× (target ≥ 1.7); overhead 1 worker median "
-              f"{statistics.median(overheads):.3f} (target ≤ 1.1); same table: {same}; 2 workers already started "
-              f"{warm['wall']:.2f} s (trials {warm['sum']:.2f} s); {load()}")
+    for trials in (int(n) for n in str(args.trials).split(",")):
+        print(f"speed ({trials}-trial random search of the digits MLP, each search in a fresh process; {load()})")
+        for name in args.sizes.split(",") if args.sizes else SIZES:
+            speed_of(name, trials, args.repeats)
+
+
+def speed_of(name: str, trials: int, repeats: int) -> None:
+    ratios, fair, overheads, same = [], [], [], True
+    for r in range(repeats):
+        one = run_child("w1", name, trials)
+        pinned = run_child("w1pinned", name, trials)
+        two = run_child("w2", name, trials)
+        ratios.append(one["wall"] / two["wall"])
+        fair.append(pinned["wall"] / two["wall"])
+        overheads.append(one["wall"] / one["sum"])
+        same &= one["scores"] == two["scores"] == pinned["scores"]
+        print(f"  {name} run {r + 1}: 1 worker {one['wall']:.2f} s (trials {one['sum']:.2f} s), 1 worker with "
+              f"BLAS pinned to 1 thread {pinned['wall']:.2f} s, 2 workers {two['wall']:.2f} s → {ratios[-1]:.2f}× "
+              f"/ {fair[-1]:.2f}× (vs pinned); {load()}")
+    warm = run_child("w2warm", name, trials)
+    print(f"  {name}, {trials} trials: speed-up 2 vs 1 worker median {statistics.median(ratios):.2f}×, vs 1 worker "
+          f"pinned to 1 thread {statistics.median(fair):.2f}× (target ≥ 1.7); overhead 1 worker median "
+          f"{statistics.median(overheads):.3f} (target ≤ 1.1); same table: {same}; 2 workers already started "
+          f"{warm['wall']:.2f} s (trials {warm['sum']:.2f} s); {load()}")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--trials", default="20,100", help="trials per search of the speed part, comma-separated")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--grid", type=int, default=8)

@@ -72,3 +72,26 @@ def test_a_search_run_in_this_process_lets_go_of_its_data_set(tmp_path, monkeypa
                         tmp_path / "s")["trials"]
     assert any(t["status"] == "done" for t in trials) and held == [0, 1]  # loaded once, then kept for trial 2
     assert _DATA == {}
+
+
+def _pid_after(seconds):
+    import time
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_local_workers_train_here_at_once_and_in_the_pool_and_restore_this_process_blas():
+    from threadpoolctl import threadpool_info
+    from descend.search import make_executor
+
+    before = [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    with make_executor("local", 2) as (ex, threads):
+        assert threads is None  # the slots are pinned where they run, not per trial
+        first = ex.submit(_pid_after, 0.5)  # the slot here, which needs no process to start
+        second = ex.submit(_pid_after, 0.0)  # the pool's
+        assert first.result() == os.getpid() and second.result() != os.getpid()
+        inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        assert inside and set(inside) == {max(1, (os.cpu_count() or 1) // 2)}
+        for _ in range(3):  # a finished trial frees the slot here before its result is out
+            assert ex.submit(_pid_after, 0.0).result() == os.getpid()
+    assert [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, ProcessPoolExecutor, wait
 
@@ -29,26 +30,12 @@ PRELOAD = ["descend.search.preload"]
 
 @contextlib.contextmanager
 def make_executor(kind: str = "local", workers: int = 1):
-    """An executor for ``kind`` — "local" (a process pool of ``workers``, each pinned to cores/workers BLAS
-    threads; one worker runs in this process), "dask" (a ``dask.distributed.LocalCluster`` of ``workers`` single-threaded processes) or
+    """An executor for ``kind`` — "local" (``workers`` slots, each pinned to cores/workers BLAS threads: one in
+    this process, the others a process pool), "dask" (a ``dask.distributed.LocalCluster`` of ``workers`` single-threaded processes) or
     "tcp://host:port" (a running Dask scheduler) — closed on exit. Yields (executor, threads per trial)."""
     threads = max(1, (os.cpu_count() or 1) // workers)
-    if kind == "local" and workers == 1:
-        # one worker: run trials in this process (no start-up, no pickling); BLAS keeps every core
-        from concurrent.futures import ThreadPoolExecutor
-        try:
-            with ThreadPoolExecutor(1) as pool:
-                yield pool, threads
-        finally:
-            forget_data()  # the data set stays loaded only while this search runs
-        return
     if kind == "local":
-        import multiprocessing
-        # forkserver: workers fork from a clean server process (never from this one, whose BLAS/Numba threads
-        # may be live) that imported the trial's code once, so a worker starts without re-importing it
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=pin_threads, initargs=(threads,)) as pool:
+        with _LocalPool(workers, threads) as pool:
             yield pool, None
         return
     from dask.distributed import Client, LocalCluster
@@ -64,6 +51,55 @@ def make_executor(kind: str = "local", workers: int = 1):
                          "start one with `dask scheduler` and `dask worker ADDRESS`, or check the address") from None
     with client:
         yield client.get_executor(pure=False), 1
+
+
+class _LocalPool(Executor):
+    """``workers`` trial slots on this machine, each pinned to ``threads`` BLAS threads: one runs trials in this
+    process (in a thread), the others in a process pool. The slot here trains from the first moment, while the
+    pool's processes start (its server imports Numba and the trial's code: ~1 s, as long as several small trials).
+
+    Trials go to the slot here whenever it is free; the coordinator keeps ``workers`` in flight, so none waits
+    while a slot is idle. A trial's result does not depend on where it ran (its seed and thread count are its
+    own), so the table is the same as with any other executor. One worker is the slot here alone (no start-up,
+    no pickling)."""
+
+    def __init__(self, workers: int, threads: int):
+        import multiprocessing
+        from concurrent.futures import ThreadPoolExecutor
+        from threadpoolctl import threadpool_limits
+        self._blas = threadpool_limits(limits=threads, user_api="blas")  # this process's BLAS, for the slot here
+        self._here = ThreadPoolExecutor(1, initializer=pin_threads, initargs=(threads,))  # Numba's count is per thread
+        self._here_busy = False
+        self._lock = threading.Lock()
+        # forkserver: workers fork from a clean server process (never from this one, whose BLAS/Numba threads
+        # may be live) that imported the trial's code once, so a worker starts without re-importing it
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        self._pool = (ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=pin_threads, initargs=(threads,))
+                      if workers > 1 else None)
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            here, self._here_busy = not self._here_busy, True
+        if not here and self._pool is not None:
+            return self._pool.submit(fn, *args, **kwargs)
+        return self._here.submit(self._run_here, fn, args, kwargs)
+
+    def _run_here(self, fn, args, kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:  # free before the result is out: the coordinator's next trial must find the slot free
+            with self._lock:
+                self._here_busy = False
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(wait, cancel_futures=cancel_futures)
+            self._here.shutdown(wait, cancel_futures=cancel_futures)
+        finally:
+            forget_data()  # the data set the slot here loaded stays only while the search runs
+            self._blas.restore_original_limits()
 
 
 class _Progress:
