@@ -186,7 +186,10 @@ def quality(args, dataset: str, metric: str, pool, tmp: Path) -> None:
               f"{statistics.mean(norm):.3f}  (per seed {', '.join(f'{v:.4f}' for v in values)})")
     mean = {k: statistics.mean(v) for k, v in best.items()}
     sign = 1 if metric == "val_accuracy" else -1  # positive: coarse-to-fine better
-    print(f"  coarse_to_fine better than random by {sign * (mean['coarse_to_fine'] - mean['random']):+.4f}, than TPE by "
+    diff = [sign * (a - b) for a, b in zip(best["coarse_to_fine"], best["random"])]
+    se = statistics.stdev(diff) / math.sqrt(len(diff)) if len(diff) > 1 else math.nan
+    print(f"  coarse_to_fine better than random by {sign * (mean['coarse_to_fine'] - mean['random']):+.4f} "
+          f"(standard error of the mean difference over the seeds {se:.4f}), than TPE by "
           f"{sign * (mean['coarse_to_fine'] - mean['optuna_tpe']):+.4f}, than no narrowing by "
           f"{sign * (mean['coarse_to_fine'] - mean['c2f no narrowing']):+.4f}"
           + ("  (target: ≥ 0 vs random, ≥ −0.003 vs TPE)" if metric == "val_accuracy" else ""))
