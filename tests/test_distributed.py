@@ -272,3 +272,22 @@ def test_cli_more_ranks_than_examples_per_batch_is_a_config_error(tmp_path):
     assert res.returncode == 2, res.stderr
     assert "descend: error: 3 ranks need at least 3 examples in every batch, but a batch holds" in res.stderr
     assert "train.batch_size = 2" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_bad_divergence_factor_is_refused_before_the_mpi_set_up():
+    from descend import nn, optim
+    from descend.train import fit
+
+    class Recorder:  # stands for Distributed: its prepare makes the MPI window that only release frees
+        prepared = False
+
+        def prepare(self, *a, **k):
+            Recorder.prepared = True
+            raise AssertionError("prepare must not run for a run refused at set-up")
+
+    model = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(0)))
+    X, y = np.zeros((8, 3), np.float32), np.zeros(8, np.int64)
+    with pytest.raises(ValueError, match="factor must be > 1"):
+        fit(model, X, y, optimizer=optim.SGD(lr=0.1), epochs=1, divergence=0.5,
+            distributed=Recorder())
+    assert not Recorder.prepared

@@ -254,13 +254,14 @@ class _Run:
             ckpt.restore(state, *loaded, path=f"checkpoint {resume}")
         self.distributed = distributed
         self.evaluate, self.objective = evaluate, Objective(model, params, loss, l2=l2, m=self.n, l2_kinds=l2_kinds)
+        rule = Divergence(divergence) if divergence else None  # refused before the MPI set-up, which only release frees
         if distributed is not None:  # same run on every rank, θ from rank 0, this rank's shards, one writer
             sig = dict(config=config or {}, n=self.n, batch_size=bs, theta=len(params), dtype=dtype.name, epochs=epochs,
                        steps=steps, optimizer=type(optimizer).__name__, rng=state.rng.bit_generator.state)
             self.slices, self.evaluate, self.objective = distributed.prepare(state, self.slices, sig, loss=loss,
                                                                              kind=kind, l2=l2, l2_kinds=l2_kinds)
         needs_change = any(getattr(r, "needs_param_change", False) for r in rules)
-        self.guard = Guard(state, Divergence(divergence) if divergence else None, needs_change)
+        self.guard = Guard(state, rule, needs_change)
         self.schedule, self.schedule_unit, self.epoch_origin = schedule, schedule_unit, epoch_origin
         self.resumed = loaded is not None
         model.train()
