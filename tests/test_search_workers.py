@@ -95,3 +95,19 @@ def test_local_workers_train_here_at_once_and_in_the_pool_and_restore_this_proce
         for _ in range(3):  # a finished trial frees the slot here before its result is out
             assert ex.submit(_pid_after, 0.0).result() == os.getpid()
     assert [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+def test_a_search_ending_on_an_error_stops_the_trial_running_in_its_own_process():
+    import pytest
+    from descend.search import make_executor, run_trial
+
+    base = resolve({"data": {"dataset": "iris"}, "model": {"hidden": [8]},
+                    "train": {"epochs": 2000, "patience": 0, "batch_size": 4}})
+    with pytest.raises(KeyboardInterrupt):
+        with make_executor("local", 1) as (ex, _):
+            fut = ex.submit(run_trial, base, {}, seed=0)
+            while not fut.running():
+                pass
+            raise KeyboardInterrupt  # Ctrl-C reaches the coordinator, never the trial's thread
+    out = fut.result()
+    assert "interrupted" in out["stop_reason"]  # stopped at its next step, not trained to the end

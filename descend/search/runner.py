@@ -18,7 +18,7 @@ from .space import SpaceError
 from .spec import SearchSpec, preflight
 from .store import DB_NAME, FINISHED, Store
 from .strategy import check_edges, trial_seed
-from .trial import forget_data, pin_threads, run_trial
+from .trial import SLOT, forget_data, pin_threads, run_trial
 
 __all__ = ["run_search", "make_executor", "DASK_TIMEOUT"]
 
@@ -71,6 +71,7 @@ class _LocalPool(Executor):
         self._here = ThreadPoolExecutor(1, initializer=pin_threads, initargs=(threads,))  # Numba's count is per thread
         self._here_busy = False
         self._lock = threading.Lock()
+        self._stop = threading.Event()  # set when the search ends on an error or Ctrl-C: the trial here stops too
         # forkserver: workers fork from a clean server process (never from this one, whose BLAS/Numba threads
         # may be live) that imported the trial's code once, so a worker starts without re-importing it
         ctx = multiprocessing.get_context("forkserver")
@@ -86,11 +87,17 @@ class _LocalPool(Executor):
         return self._here.submit(self._run_here, fn, args, kwargs)
 
     def _run_here(self, fn, args, kwargs):
+        SLOT.stop = self._stop
         try:
             return fn(*args, **kwargs)
         finally:  # free before the result is out: the coordinator's next trial must find the slot free
             with self._lock:
                 self._here_busy = False
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None:
+            self._stop.set()
+        return super().__exit__(kind, value, tb)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         try:
