@@ -44,13 +44,13 @@ def best(fns: dict, *, number: int, repeat: int = 15) -> dict:
     return out
 
 
-def products(sizes, bs):
-    """A function running the step's matrix products on preallocated float32 arrays."""
+def products(sizes, bs, dtype=np.float32):
+    """A function running the step's matrix products on preallocated arrays of ``dtype``."""
     rng = np.random.default_rng(1)
-    xs = [rng.standard_normal((bs, a), dtype=np.float32) for a in sizes[:-1]]
-    ws = [rng.standard_normal((b, a), dtype=np.float32) for a, b in zip(sizes, sizes[1:])]
-    gs = [rng.standard_normal((bs, b), dtype=np.float32) for b in sizes[1:]]
-    ys = [np.empty((bs, b), np.float32) for b in sizes[1:]]
+    xs = [rng.standard_normal((bs, a), dtype=dtype) for a in sizes[:-1]]
+    ws = [rng.standard_normal((b, a), dtype=dtype) for a, b in zip(sizes, sizes[1:])]
+    gs = [rng.standard_normal((bs, b), dtype=dtype) for b in sizes[1:]]
+    ys = [np.empty((bs, b), dtype) for b in sizes[1:]]
     dws = [np.empty_like(w) for w in ws]
     dxs = [np.empty_like(x) for x in xs]
 
@@ -63,14 +63,14 @@ def products(sizes, bs):
     return run
 
 
-def profile(name, sizes, bs, n=60_000):
+def profile(name, sizes, bs, n=60_000, dtype=np.float32, l2=0.0):
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((n, sizes[0]), dtype=np.float32)
+    X = rng.standard_normal((n, sizes[0]), dtype=dtype)
     y = rng.integers(0, sizes[-1], n)
     model = mlp(sizes)
-    params = pack(model)
-    objective = Objective(model, params, l2=0.0, m=n)  # through the execution plan (descend.nn.plan)
-    graph = Objective(model, params, l2=0.0, m=n, plan=False)  # the autograd graph, the reference path
+    params = pack(model, dtype=dtype)
+    objective = Objective(model, params, l2=l2, m=n)  # through the execution plan (descend.nn.plan)
+    graph = Objective(model, params, l2=l2, m=n, plan=False)  # the autograd graph, the reference path
     opt = Adam(lr=1e-3)
     order = rng.permutation(n)
     k = [0]
@@ -81,14 +81,14 @@ def profile(name, sizes, bs, n=60_000):
 
     def step():
         idx = batch()
-        objective.batch(D.take(X, idx), y[idx])
+        objective.batch(D.take(X, idx, dtype), y[idx])
         opt.step(params.theta, objective, lr=1e-3)
 
     def gather():
-        D.take(X, batch())
+        D.take(X, batch(), dtype)
 
     idx = batch()
-    objective.batch(D.take(X, idx), y[idx])
+    objective.batch(D.take(X, idx, dtype), y[idx])
     graph.batch(objective.x, objective.y)
     grad = params.grad
 
@@ -98,7 +98,7 @@ def profile(name, sizes, bs, n=60_000):
     number = 50 if bs <= 128 else 10
     with threads_for(largest_product(model, bs)):  # the BLAS threads fit uses for this network
         t = best({"step": step, "gather": gather, "objective": objective, "graph": graph,
-                  "products": products(sizes, bs), "update": update}, number=number)
+                  "products": products(sizes, bs, dtype), "update": update}, number=number)
     rest = t["objective"] - t["products"]
     other = t["step"] - t["gather"] - t["objective"] - t["update"]
     us = {k: v * 1e6 for k, v in t.items()}
@@ -114,6 +114,8 @@ def main():
     profile("tiny 40-100-100-10 b100", (40, 100, 100, 10), 100, n=4000)
     profile("MLP 784-512-256-10 b32", (784, 512, 256, 10), 32)
     profile("MLP 784-512-256-10 b128", (784, 512, 256, 10), 128)
+    # bench_sklearn's large set: both libraries' defaults (float64), scikit-learn's batch 200 and alpha 1e-4
+    profile("784-100-10 b200 f64 L2", (784, 100, 10), 200, dtype=np.float64, l2=1e-4)
     print("objective: through the execution plan; (graph): the same objective on the autograd graph")
     print("loop = step − gather − objective − update (what the parts timed alone do not account for)")
 

@@ -67,17 +67,17 @@ class _LocalPool(Executor):
         import multiprocessing
         from concurrent.futures import ThreadPoolExecutor
         from threadpoolctl import threadpool_limits
-        self._blas = threadpool_limits(limits=threads, user_api="blas")  # this process's BLAS, for the slot here
-        self._here = ThreadPoolExecutor(1, initializer=pin_threads, initargs=(threads,))  # Numba's count is per thread
-        self._here_busy = False
-        self._lock = threading.Lock()
-        self._stop = threading.Event()  # set when the search ends on an error or Ctrl-C: the trial here stops too
         # forkserver: workers fork from a clean server process (never from this one, whose BLAS/Numba threads
         # may be live) that imported the trial's code once, so a worker starts without re-importing it
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
         self._pool = (ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=pin_threads, initargs=(threads,))
-                      if workers > 1 else None)
+                      if workers > 1 else None)  # first: what follows cannot fail and leave it behind
+        self._blas = threadpool_limits(limits=threads, user_api="blas")  # this process's BLAS, restored at the end
+        self._here = ThreadPoolExecutor(1, initializer=lambda: pin_threads(threads, libraries=False))  # per thread
+        self._here_busy = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()  # set when the search ends on an error or Ctrl-C: the trial here stops too
 
     def submit(self, fn, /, *args, **kwargs):
         with self._lock:

@@ -37,10 +37,12 @@ def apply(cfg: dict, params: dict, *, seed: int | None = None, epochs: int | Non
     return resolve(out)
 
 
-def pin_threads(threads: int) -> None:
-    """Limit this process's BLAS and Numba to ``threads`` threads, so parallel workers do not oversubscribe."""
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=threads)
+def pin_threads(threads: int, *, libraries: bool = True) -> None:
+    """Limit this process's BLAS (and OpenMP) and this thread's Numba to ``threads`` threads, so parallel
+    workers do not oversubscribe; ``libraries=False``: Numba's count only (a caller that limits BLAS itself)."""
+    if libraries:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=threads)
     try:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
