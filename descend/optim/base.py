@@ -53,11 +53,24 @@ def _scale_vector(name, scale):
     return s
 
 
-def _runs(s):
-    """[(slice, value)]: the runs of equal value that cover ``s`` in order. A parameter's multiplier is one
-    value, so a group is a few contiguous slices of θ: updates work in place on them, without index arrays."""
-    cuts = np.flatnonzero(np.diff(s)) + 1
-    return [(slice(int(a), int(b)), float(s[a])) for a, b in zip(np.r_[0, cuts], np.r_[cuts, s.size])]
+class _Runs:
+    """A θ-sized vector of multipliers as its runs of equal value, in the kernels' form: ``values`` (float64, as
+    set) and ``bounds`` (uint64: run r is θ[bounds[r]:bounds[r + 1]]). A parameter's multiplier is one value,
+    so a group is a few contiguous runs of θ: the kernels work in place on them, without index arrays."""
+
+    def __init__(self, s):
+        starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+        self.values = np.asarray(s, dtype=np.float64)[starts]
+        self.bounds = np.r_[starts, s.size].astype(np.uint64)  # unsigned: see _kernels.py
+        self._cast = None
+
+    def values_as(self, dtype):
+        """``values`` in θ's dtype (cast once per dtype; the float64 source is never rounded)."""
+        if self.values.dtype == dtype:
+            return self.values
+        if self._cast is None or self._cast.dtype != dtype:
+            self._cast = self.values.astype(dtype)
+        return self._cast
 
 
 class Optimizer:
@@ -96,7 +109,7 @@ class Optimizer:
     def __init__(self):
         self.t = 0
         self.state: dict[str, np.ndarray] = {}
-        self.lr_scale = self._runs = None  # per-parameter step multipliers (``set_lr_scale``); None: all 1
+        self.lr_scale = self._lr_runs = None  # per-parameter step multipliers (``set_lr_scale``); None: all 1
         self.weight_decay_scale = self._decay_runs = None  # per-parameter decay multipliers; None: all 1
         self._decay_cache = None  # the kernels' (λ per run, bounds) for the groups (``_decays``)
 
@@ -115,17 +128,13 @@ class Optimizer:
         ``state_dict``: it describes the model's parameter groups, which ``fit`` sets from the model.
         """
         if scale is None:
-            self.lr_scale = self._runs = None
+            self.lr_scale = self._lr_runs = None
             return
         s = _scale_vector("lr_scale", scale)
         if not np.any(s > 0):
             raise ValueError("lr_scale is 0 for every parameter: nothing would be trained; unfreeze some "
                              "parameters (e.g. the new head)")
-        self.lr_scale = s
-        runs = _runs(s)
-        # the runs as the ``rescale`` kernel takes them (its scale array is cast to θ's dtype at the step)
-        self._runs = (np.array([c for _, c in runs]), np.array([0] + [sl.stop for sl, _ in runs], dtype=np.uint64))
-        self._runs_cast = None
+        self.lr_scale, self._lr_runs = s, _Runs(s)
 
     def set_weight_decay_scale(self, scale) -> None:
         """Per-parameter weight-decay multipliers: a θ-sized vector c ≥ 0 (None removes them).
@@ -145,7 +154,7 @@ class Optimizer:
             return
         s = _scale_vector("weight_decay_scale", scale)
         self.weight_decay_scale = s
-        self._decay_runs = None if np.all(s == 1.0) else _runs(s)
+        self._decay_runs = None if np.all(s == 1.0) else _Runs(s)
 
     def _decays(self, theta):
         """(λ of each run of θ, the runs' bounds): the kernels' weight decay, one run without groups. Cached:
@@ -154,22 +163,18 @@ class Optimizer:
         key = (theta.size, theta.dtype, wd)
         cache = self._decay_cache
         if cache is None or cache[0] != key:
-            runs = self._decay_runs if self._decay_runs is not None and wd != 0.0 else [(slice(0, theta.size), 1.0)]
-            lams = np.array([wd * c for _, c in runs], dtype=theta.dtype)
-            bounds = np.array([0] + [sl.stop for sl, _ in runs], dtype=np.uint64)  # unsigned: _kernels.py
-            self._decay_cache = cache = (key, lams, bounds)
+            runs = self._decay_runs
+            if runs is not None and wd != 0.0:
+                cache = (key, (wd * runs.values).astype(theta.dtype), runs.bounds)
+            else:  # one run: all of θ
+                cache = (key, np.array([wd], dtype=theta.dtype), np.array([0, theta.size], dtype=np.uint64))
+            self._decay_cache = cache
         return cache[1], cache[2]
 
     def _end(self, theta, keep, loss):
         """Apply ``lr_scale`` to the step just taken (θ before it is in ``keep``); return ``loss``."""
         if self.lr_scale is not None:  # one pass over the runs: θ₀ + s·(θ₁ − θ₀) in θ's dtype, θ₀ exactly at s = 0
-            scales, bounds = self._runs  # float64, as set: cast per θ dtype, the source never rounded
-            if scales.dtype != theta.dtype:
-                cast = getattr(self, "_runs_cast", None)
-                if cast is None or cast.dtype != theta.dtype:
-                    cast = self._runs_cast = scales.astype(theta.dtype)
-                scales = cast
-            _k().rescale(theta, keep, scales, bounds)
+            _k().rescale(theta, keep, self._lr_runs.values_as(theta.dtype), self._lr_runs.bounds)
         return loss
 
     # ------------------------------------------------------------------ to implement
