@@ -81,11 +81,11 @@ def profile(name, sizes, bs, n=60_000, dtype=np.float32, l2=0.0):
 
     def step():
         idx = batch()
-        objective.batch(D.take(X, idx, dtype), y[idx])
+        objective.batch(D.take(X, idx, dtype, recycle=True), y[idx])  # as fit gathers its batches
         opt.step(params.theta, objective, lr=1e-3)
 
     def gather():
-        D.take(X, batch(), dtype)
+        D.take(X, batch(), dtype, recycle=True)
 
     idx = batch()
     objective.batch(D.take(X, idx, dtype), y[idx])
