@@ -63,10 +63,8 @@ def child(mode: str, size: str, trials: int) -> dict:
     executor = None
     if mode == "w1pinned":  # one slot in this process, BLAS and Numba on one thread, as each of 2 workers is
         from concurrent.futures import ThreadPoolExecutor
-        from threadpoolctl import threadpool_limits
         from descend.search.trial import pin_threads
-        threadpool_limits(1)
-        executor = ThreadPoolExecutor(1, initializer=pin_threads, initargs=(1,))
+        executor = ThreadPoolExecutor(1, initializer=pin_threads, initargs=(1,))  # this process's BLAS, its Numba
     if mode == "w2warm":  # the same search on a pool whose workers have started and run one trial each
         from descend.search import make_executor, run_trial
         ctx = make_executor("local", 2)
