@@ -2,6 +2,7 @@
 LocalCluster of worker processes gives the same trial table as the local run."""
 import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -87,9 +88,11 @@ def test_local_workers_train_here_at_once_and_in_the_pool_and_restore_this_proce
     before = [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
     with make_executor("local", 2) as (ex, threads):
         assert threads is None  # the slots are pinned where they run, not per trial
-        first = ex.submit(_pid_after, 0.5)  # the slot here, which needs no process to start
-        second = ex.submit(_pid_after, 0.0)  # the pool's
-        assert first.result() == os.getpid() and second.result() != os.getpid()
+        release = threading.Event()
+        held = ex.submit(release.wait, 60)  # the slot here (a thread of this process: the event reaches it)
+        assert ex.submit(_pid_after, 0.0).result() != os.getpid()  # the slot is busy: the pool's process, once up
+        release.set()
+        assert held.result() is True
         inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
         assert inside and set(inside) == {max(1, (os.cpu_count() or 1) // 2)}
         for _ in range(3):  # a finished trial frees the slot here before its result is out
@@ -111,3 +114,57 @@ def test_a_search_ending_on_an_error_stops_the_trial_running_in_its_own_process(
             raise KeyboardInterrupt  # Ctrl-C reaches the coordinator, never the trial's thread
     out = fut.result()
     assert "interrupted" in out["stop_reason"]  # stopped at its next step, not trained to the end
+
+
+def test_a_queued_trial_takes_the_slot_here_rather_than_wait_for_a_pool_process_to_start(monkeypatch):
+    from concurrent.futures import Future
+    from descend.search import make_executor, runner
+
+    calls = []
+
+    class Booting:  # a process pool whose processes never come up
+        def __init__(self, *a, **k):
+            pass
+
+        def submit(self, fn, *a, **k):
+            calls.append(fn)
+            return Future()  # never done
+
+        def shutdown(self, *a, **k):
+            pass
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", Booting)
+    with make_executor("local", 2) as (ex, _):
+        trials = [ex.submit(_pid_after, 0.01) for _ in range(4)]
+        assert [t.result(timeout=30) for t in trials] == [os.getpid()] * 4  # each waited for the slot here
+        assert calls == [os.getpid]  # the pool got its start-up probe and no trial
+
+
+def test_a_broken_pool_fails_the_trial_instead_of_losing_it(monkeypatch):
+    import pytest
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+    from descend.search import make_executor, runner
+
+    class Broken:  # a pool whose process died at start-up: its probe fails, later submissions are refused
+        def __init__(self, *a, **k):
+            pass
+
+        def submit(self, fn, *a, **k):
+            if fn is os.getpid:
+                f = Future()
+                f.set_exception(BrokenProcessPool("a process died"))
+                return f
+            raise BrokenProcessPool("a process died")
+
+        def shutdown(self, *a, **k):
+            pass
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", Broken)
+    release = threading.Event()
+    with make_executor("local", 2) as (ex, _):
+        held = ex.submit(release.wait, 60)  # the slot here is busy: the next trial goes to the pool
+        with pytest.raises(BrokenProcessPool):
+            ex.submit(_pid_after, 0.0).result(timeout=30)
+        release.set()
+        assert held.result() is True

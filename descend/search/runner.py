@@ -7,12 +7,13 @@ an answer; the next stage is planned only when the whole stage has finished.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import sys
 import threading
 from pathlib import Path
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 
 from .space import SpaceError
 from .spec import SearchSpec, preflight
@@ -56,12 +57,13 @@ def make_executor(kind: str = "local", workers: int = 1):
 class _LocalPool(Executor):
     """``workers`` trial slots on this machine, each pinned to ``threads`` BLAS threads: one runs trials in this
     process (in a thread), the others in a process pool. The slot here trains from the first moment, while the
-    pool's processes start (its server imports Numba and the trial's code: ~1 s, as long as several small trials).
+    pool's processes start (its server imports Numba and the trial's code: ~1 s, as long as many small trials).
 
-    Trials go to the slot here whenever it is free; the coordinator keeps ``workers`` in flight, so none waits
-    while a slot is idle. A trial's result does not depend on where it ran (its seed and thread count are its
-    own), so the table is the same as with any other executor. One worker is the slot here alone (no start-up,
-    no pickling)."""
+    Submitted trials wait in one queue and start on whichever slot is free — the slot here, or a pool process
+    that has started and is idle — so no trial waits for a process to boot while a slot is free, and a search
+    of a few small trials is never slower than on one worker. A trial's result does not depend on where it ran
+    (its seed and thread count are its own), so the table is the same as with any other executor. One worker
+    is the slot here alone (no start-up, no pickling)."""
 
     def __init__(self, workers: int, threads: int):
         import multiprocessing
@@ -75,24 +77,93 @@ class _LocalPool(Executor):
                       if workers > 1 else None)  # first: what follows cannot fail and leave it behind
         self._blas = threadpool_limits(limits=threads, user_api="blas")  # this process's BLAS, restored at the end
         self._here = ThreadPoolExecutor(1, initializer=lambda: pin_threads(threads, libraries=False))  # per thread
-        self._here_busy = False
         self._lock = threading.Lock()
+        self._queue: collections.deque = collections.deque()  # (future, fn, args, kwargs) not started yet
+        self._here_busy, self._pool_idle, self._pool_running, self._closed = False, 0, 0, False
         self._stop = threading.Event()  # set when the search ends on an error or Ctrl-C: the trial here stops too
+        self._pool_up = threading.Event()  # set once the pool has been asked to start all its processes
+        if self._pool is not None:  # in the background: starting the first process waits for the server's imports
+            threading.Thread(target=self._start_pool, args=(workers - 1,), name="descend-pool-start",
+                             daemon=True).start()
+
+    def _start_pool(self, processes: int) -> None:
+        """Start the pool's processes; each that answers is an idle slot. A pool that cannot start is handed the
+        next trial all the same, which then fails with its error (the coordinator stops the search)."""
+        try:
+            for _ in range(processes):
+                self._pool.submit(os.getpid).add_done_callback(self._pool_freed)
+        except BaseException:
+            self._pool_freed(None)
+        finally:
+            self._pool_up.set()
 
     def submit(self, fn, /, *args, **kwargs):
+        fut = Future()
         with self._lock:
-            here, self._here_busy = not self._here_busy, True
-        if not here and self._pool is not None:
-            return self._pool.submit(fn, *args, **kwargs)
-        return self._here.submit(self._run_here, fn, args, kwargs)
+            if self._closed:
+                raise RuntimeError("cannot submit a trial after the local pool was shut down")
+            self._queue.append((fut, fn, args, kwargs))
+        self._dispatch()
+        return fut
 
-    def _run_here(self, fn, args, kwargs):
+    def _dispatch(self) -> None:
+        """Start queued trials on the free slots: here first, then the pool's idle processes."""
+        starts = []
+        with self._lock:
+            while self._queue and not self._closed and (not self._here_busy or self._pool_idle):
+                fut, fn, args, kwargs = self._queue.popleft()
+                if not fut.set_running_or_notify_cancel():
+                    continue  # cancelled while it waited
+                here = not self._here_busy
+                if here:
+                    self._here_busy = True
+                else:
+                    self._pool_idle -= 1
+                    self._pool_running += 1
+                starts.append((here, fut, fn, args, kwargs))
+        for here, fut, fn, args, kwargs in starts:
+            if here:
+                self._here.submit(self._run_here, fut, fn, args, kwargs)
+            else:
+                try:
+                    done = self._pool.submit(fn, *args, **kwargs)
+                except BaseException as e:  # a broken pool refuses work: the coordinator stops the search
+                    with self._lock:
+                        self._pool_running -= 1
+                    fut.set_exception(e)
+                    continue
+                done.add_done_callback(lambda done, fut=fut: self._pool_done(fut, done))
+
+    def _run_here(self, fut, fn, args, kwargs) -> None:
         SLOT.stop = self._stop
         try:
-            return fn(*args, **kwargs)
-        finally:  # free before the result is out: the coordinator's next trial must find the slot free
+            result = fn(*args, **kwargs)
+        except BaseException as e:  # the coordinator sees it as it would a pool's trial error
+            fut.set_exception(e)
+        else:
+            fut.set_result(result)
+        finally:
             with self._lock:
                 self._here_busy = False
+            self._dispatch()
+
+    def _pool_done(self, fut, done) -> None:
+        with self._lock:
+            self._pool_running -= 1
+        try:
+            fut.set_result(done.result())
+        except BaseException as e:  # e.g. BrokenProcessPool: the coordinator stops the search
+            fut.set_exception(e)
+        self._pool_freed(done)
+
+    def _pool_freed(self, _done) -> None:
+        with self._lock:
+            self._pool_idle += 1
+        self._dispatch()
+
+    def _close_pool(self) -> None:
+        self._pool_up.wait()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __exit__(self, kind, value, tb):
         if kind is not None:
@@ -100,8 +171,19 @@ class _LocalPool(Executor):
         return super().__exit__(kind, value, tb)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            waiting = [item[0] for item in self._queue]
+            self._queue.clear()
+        for fut in waiting:  # never started
+            fut.cancel()
         try:
-            if self._pool is not None:
+            if self._pool is not None and self._pool_running == 0:
+                # no trial in it: the pool finishes starting and shuts down on its own, so a search of a few
+                # small trials never waits for processes it did not need
+                threading.Thread(target=self._close_pool, name="descend-pool-close", daemon=True).start()
+            elif self._pool is not None:
+                self._pool_up.wait()
                 self._pool.shutdown(wait, cancel_futures=cancel_futures)
             self._here.shutdown(wait, cancel_futures=cancel_futures)
         finally:
