@@ -55,15 +55,22 @@ def _store_flushed(arr, i, x, tiny):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny):
-    """Adam's and NAdam's shared first half: g ← g + wd·θ; m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²
-    (stored flushed); returns (g, m, v) of element i."""
-    gi = g[i] + wd * theta[i]
+def _start(theta, keep, g, i, wd):
+    """Every kernel's first half for element i: keep[i] ← θ[i] (unless keep is None); returns g[i] + wd·θ[i]."""
+    if keep is not None:  # None compiles a version without it (see the module docstring)
+        keep[i] = theta[i]
+    return g[i] + wd * theta[i]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _adam_moments(gi, m, v, i, b1, omb1, b2, omb2, tiny):
+    """Adam's and NAdam's shared moments of element i, whose gradient (L2 included) is gi:
+    m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g² (stored flushed); returns (m, v)."""
     mi = b1 * m[i] + omb1 * gi
     vi = b2 * v[i] + omb2 * gi * gi
     _store_flushed(m, i, mi, tiny)
     _store_flushed(v, i, vi, tiny)
-    return gi, mi, vi
+    return mi, vi
 
 
 @_fused
@@ -74,9 +81,7 @@ def sgd(theta, keep, g, lr, lams, bounds):
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:  # None compiles a version without it (see the module docstring)
-                keep[i] = theta[i]
-            gi = g[i] + wd * theta[i]
+            gi = _start(theta, keep, g, i, wd)
             theta[i] = theta[i] - lr * gi
 
 
@@ -88,9 +93,7 @@ def sgd_momentum(theta, keep, g, v, lr, mu, damp1, lams, bounds, nesterov, first
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:
-                keep[i] = theta[i]
-            gi = g[i] + wd * theta[i]
+            gi = _start(theta, keep, g, i, wd)
             if first:
                 vi = gi
             else:
@@ -110,9 +113,7 @@ def sgd_ewa(theta, keep, g, v, lr_c, beta, omb, lams, bounds, tiny):
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:
-                keep[i] = theta[i]
-            gi = g[i] + wd * theta[i]
+            gi = _start(theta, keep, g, i, wd)
             vi = beta * v[i] + omb * gi
             _store_flushed(v, i, vi, tiny)
             theta[i] = theta[i] - lr_c * vi
@@ -126,9 +127,7 @@ def sgd_cs231n(theta, keep, g, v, lr, mu, lams, bounds, tiny):
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:
-                keep[i] = theta[i]
-            gi = g[i] + wd * theta[i]
+            gi = _start(theta, keep, g, i, wd)
             vi = mu * v[i] - lr * gi
             _store_flushed(v, i, vi, tiny)
             theta[i] = theta[i] + vi
@@ -142,9 +141,7 @@ def adagrad(theta, keep, g, s, clr, eps, lams, bounds, eps_inside):
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:
-                keep[i] = theta[i]
-            gi = g[i] + wd * theta[i]
+            gi = _start(theta, keep, g, i, wd)
             si = s[i] + gi * gi
             s[i] = si
             if eps_inside:
@@ -163,9 +160,7 @@ def rmsprop(theta, keep, g, sq, ga, buf, lr, alpha, oma, eps, lams, bounds, mom,
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:
-                keep[i] = theta[i]
-            gi = g[i] + wd * theta[i]
+            gi = _start(theta, keep, g, i, wd)
             si = alpha * sq[i] + oma * gi * gi
             _store_flushed(sq, i, si, tiny)
             if ga is not None:
@@ -195,9 +190,8 @@ def adam(theta, keep, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqr
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:
-                keep[i] = theta[i]
-            gi, mi, vi = _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny)
+            gi = _start(theta, keep, g, i, wd)
+            mi, vi = _adam_moments(gi, m, v, i, b1, omb1, b2, omb2, tiny)
             if vmax is not None:
                 if vmax[i] > vi:
                     vi = vmax[i]
@@ -216,9 +210,8 @@ def nadam(theta, keep, g, m, v, b1, omb1, b2, omb2, eps, bc2, lams, cw, dlr, one
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
-            if keep is not None:
-                keep[i] = theta[i]
-            gi, mi, vi = _adam_moments(theta, g, m, v, i, b1, omb1, b2, omb2, wd, tiny)
+            gi = _start(theta, keep, g, i, wd)
+            mi, vi = _adam_moments(gi, m, v, i, b1, omb1, b2, omb2, tiny)
             d = math.sqrt(vi / bc2) + eps
             theta[i] = decay * theta[i] + cg * gi / d + cm * mi / d
 
