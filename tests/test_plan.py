@@ -38,19 +38,31 @@ def _pair(kind, dtype=np.float32, loss=F.cross_entropy):
     return (a, Objective(a, pack(a), loss)), (b, Objective(b, pack(b), loss, plan=False))
 
 
+def _count_nodes(monkeypatch) -> list:
+    """A list that grows by one for every autograd node built from now on."""
+    calls, real = [], Tensor.apply
+    monkeypatch.setattr(Tensor, "apply", staticmethod(lambda *args, **kw: calls.append(1) or real(*args, **kw)))
+    return calls
+
+
 @pytest.mark.parametrize("kind", ["relu", "tanh", "leaky_elu", "dropout", "nested_nobias", "relu_first"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_plan_gives_the_graphs_bits(kind, dtype):
-    (ma, a), (mb, b) = _pair(kind, dtype)
+@pytest.mark.parametrize("dtype, loss", [(np.float32, F.cross_entropy), (np.float64, F.cross_entropy),
+                                         (np.float64, F.mse)])
+def test_plan_gives_the_graphs_bits(kind, dtype, loss, monkeypatch):
+    (ma, a), (mb, b) = _pair(kind, dtype, loss)
     assert a.plan is not None and b.plan is None
+    nodes = _count_nodes(monkeypatch)
     rng = np.random.default_rng(2)
     for bs in (64, 7, 64):
         x = rng.standard_normal((bs, 12)).astype(dtype)
-        y = rng.integers(0, 5, bs)
+        y = rng.integers(0, 5, bs) if loss is F.cross_entropy else rng.standard_normal((bs, 5))
         a.batch(x, y)
         b.batch(x, y)
         ja, ga = a()
+        assert nodes == []  # the plan evaluated this (no node), so the comparison below is plan against graph
         jb, gb = b()
+        assert nodes  # and the reference did build its graph
+        nodes.clear()
         assert ja == jb
         np.testing.assert_array_equal(ga, gb)
         np.testing.assert_array_equal(a.output, b.output)
@@ -58,17 +70,12 @@ def test_plan_gives_the_graphs_bits(kind, dtype):
         b.params.theta -= 0.01 * gb
 
 
-def test_plan_builds_no_graph(monkeypatch):
-    (_, a), _ = _pair("relu")
-    calls = []
-    real = Tensor.apply
-    monkeypatch.setattr(Tensor, "apply", staticmethod(lambda *args, **kw: calls.append(1) or real(*args, **kw)))
-    a.batch(np.ones((4, 12), np.float32), np.arange(4))
-    a()
-    assert calls == []
-    a.plan = None  # the negative control: the graph path does record nodes
-    a()
-    assert calls
+def test_a_wrong_feature_count_gets_the_layers_error_on_the_plan(monkeypatch):
+    for kind in ("relu", "tanh"):  # the bound chain, the layer-by-layer plan
+        (_, a), _ = _pair(kind)
+        a.batch(np.ones((4, 13), np.float32), np.arange(4))
+        with pytest.raises(ValueError, match="input has 13 features .* expects in_features=12"):
+            a()
 
 
 def test_frozen_layers_scaled_loss_and_mse_match():
@@ -85,7 +92,7 @@ def test_frozen_layers_scaled_loss_and_mse_match():
         assert not a.params.grad[a.params.entry("0.weight").slice].any()
 
 
-def test_flatten_input():
+def test_flatten_input(monkeypatch):
     rng = np.random.default_rng(4)
     make = lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 8, rng=np.random.default_rng(0)), nn.ReLU(),  # noqa: E731
                                  nn.Linear(8, 3, rng=np.random.default_rng(1)))
@@ -94,7 +101,10 @@ def test_flatten_input():
     x, y = rng.standard_normal((9, 3, 4)).astype(np.float32), rng.integers(0, 3, 9)
     a.batch(x, y)
     b.batch(x, y)
-    assert a()[0] == b()[0]
+    nodes = _count_nodes(monkeypatch)
+    ja = a()[0]
+    assert nodes == []  # the plan's Flatten, not the graph's
+    assert ja == b()[0]
     np.testing.assert_array_equal(a.params.grad, b.params.grad)
 
 

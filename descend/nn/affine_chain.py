@@ -4,8 +4,8 @@ cross-entropy or MSE, bound once per batch shape.
 ``functional.dense.Linear`` / ``LinearReLU`` decide at every call how to lay out each product (a wide
 result is computed as its transpose), which ReLU kernel walks it, how the bias gradient is summed, and
 they take their arrays from the scratch pool. For a fixed batch shape those decisions never change,
-so ``Chain.bind`` makes them once — with the same rules (``_wide``, ``_transposed``) on arrays of the
-same layouts — and keeps every array the step needs. A step is then the layers' kernels and BLAS
+so a bound chain makes them once — through the same helpers of ``functional.dense`` (``_product_buffer``,
+``_relu_grad_buffer``, ``_bias_by_blas``) — and keeps every array the step needs. A step is then the layers' kernels and BLAS
 products called in the same order on the same operands: the same bits as the layers' own backward
 (tests/test_plan.py), at a fraction of their Python cost.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from .functional import dense as D
 from .functional import losses as L
-from .functional.dense import _transposed, _wide
+from .functional.dense import _transposed
 
 __all__ = ["Chain", "loss_and_grad"]
 
@@ -81,95 +81,54 @@ _UNCOVERED = _Uncovered()
 
 
 class _Affine:
-    """One layer's arrays and decisions for a fixed input shape (forward and backward)."""
+    """One layer's arrays and decisions for a fixed input shape (forward and backward), made by the same helpers
+    as ``functional.dense.Linear`` / ``LinearReLU`` make them at every call."""
 
     def __init__(self, layer, fused: bool, h, wanted_before: bool):
         w, b = layer.weight, layer.bias
+        if h.shape[1] != w.shape[1]:
+            raise _Uncovered  # the layer's own check names the mismatch
         self.w, self.b = w._data, (b._data if b is not None else None)
         self.fused = fused
         self.need_x = wanted_before
         self.need_w = w.requires_grad
         self.need_b = b is not None and b.requires_grad
         self.params = [p for p in (w, b) if p is not None and p.requires_grad]
-        m, n = h.shape[0], self.w.shape[0]
-        self.wide = _wide(m, n)  # the product's layout, as functional.dense._product lays it out
-        buf = np.empty((n, m) if self.wide else (m, n), self.w.dtype)
-        self.out = buf.T if self.wide else buf
-        self.rows = _transposed(self.out)  # LinearReLU's forward kernel walks the transpose
+        self.out = D._product_buffer(h.shape[0], self.w.shape[0], self.w.dtype)
+        self.x = None
 
     def forward(self, h):
-        self.x = h
-        if self.wide:
-            np.matmul(self.w, h.T, out=self.out.T)
-        else:
-            np.matmul(h, self.w.T, out=self.out)
-        out, b = self.out, self.b
+        if self.need_w:
+            self.x = h
+        out = D._product(h, self.w.T, out=self.out)
         if self.fused:
-            if self.rows:
-                D._act_kernels().bias_relu_rows(out.T, b)
-            else:
-                D._act_kernels().bias_relu(out, b)
-        elif b is not None:
-            out += b
+            D._bias_relu(out, self.b)
+        elif self.b is not None:
+            out += self.b
         return out
 
     def bind_backward(self, g, sink_w, sink_b):
         """Decide the backward's layouts for an incoming gradient laid out as ``g``."""
         self.sink_w, self.sink_b = sink_w, sink_b
-        self.sink_w_t = sink_w is not None and _transposed(sink_w)
-        dt = self.w.dtype
-        if self.fused:
-            self.relu_rows = _transposed(self.out) and _transposed(g)
-            if self.relu_rows:
-                self.gz = np.empty(self.out.shape[::-1], dt).T
-            else:
-                self.gz = np.empty(g.shape, dt)
-            gz = self.gz
-        else:
-            gz = g
-        self.bias_by_blas = gz.ndim == 2 and _transposed(gz)  # as functional.dense._bias_grad sums it
-        self.ones = np.ones(gz.shape[0], dt) if self.bias_by_blas else None
-        m, n = gz.shape[0], self.w.shape[1]
-        self.gx_wide = _wide(m, n)
-        if self.need_x:
-            buf = np.empty((n, m) if self.gx_wide else (m, n), dt)
-            self.gx = buf.T if self.gx_wide else buf
-        else:
-            self.gx = None
+        self.gz = D._relu_grad_buffer(g, self.out) if self.fused else None
+        gz = self.gz if self.fused else g
+        self.ones = np.ones(gz.shape[0], gz.dtype) if D._bias_by_blas(gz) else None
+        self.gx = D._product_buffer(gz.shape[0], self.w.shape[1], self.w.dtype) if self.need_x else None
         return self.gx
 
-    def _bias_grad(self, g):
-        if self.bias_by_blas:
-            np.matmul(g.T, self.ones, out=self.sink_b)
-        else:
-            np.add.reduce(g, axis=0, out=self.sink_b)
-
     def backward(self, g):
+        sink_b = self.sink_b if self.need_b else None
         if self.fused:
-            gz = self.gz
-            if self.relu_rows:
-                D._act_kernels().relu_backward_rows(g.T, self.out.T, gz.T)
-                if self.need_b:
-                    self._bias_grad(gz)
-            else:
-                D._act_kernels().relu_backward_bias(np.ascontiguousarray(g), np.ascontiguousarray(self.out), gz,
-                                                    self.sink_b if self.need_b else None)
+            gz = D._relu_grad(g, self.out, self.gz, sink_b, self.ones)
         else:
             gz = g
-            if self.need_b:
-                self._bias_grad(gz)
+            if sink_b is not None:
+                D._bias_grad(gz, sink_b, self.ones)
         if self.need_x:
-            if self.gx_wide:
-                np.matmul(self.w.T, gz.T, out=self.gx.T)
-            else:
-                np.matmul(gz, self.w, out=self.gx)
+            D._product(gz, self.w, out=self.gx)
         if self.need_w:
-            x = self.x
-            if self.sink_w_t:
-                np.matmul(x.T, gz, out=self.sink_w.T)
-            else:
-                np.matmul(gz.T, x, out=self.sink_w)
-        self.x = None
+            D._weight_grad(gz, self.x, self.sink_w)
+            self.x = None
         return self.gx
 
 

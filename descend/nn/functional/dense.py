@@ -60,30 +60,39 @@ class Linear(Function):
         if nw:
             sink = self._sinks()[1]
             if x.ndim == 2:
-                if sink is None:
-                    gw = g.T @ x
-                elif _transposed(sink):  # a column-major weight (Linear with more inputs than outputs)
-                    gw = np.matmul(x.T, g, out=sink.T).T  # its gradient as a tall product, in place
-                else:
-                    gw = np.matmul(g.T, x, out=sink)
+                gw = g.T @ x if sink is None else _weight_grad(g, x, sink)
             else:
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         return (gx, gw, gb) if self.has_b else (gx, gw)
 
 
-def _bias_grad(g, out=None):
+def _weight_grad(g, x, sink):
+    """dW = Gᵀ·x written into ``sink``; a column-major weight (Linear with more inputs than outputs) gets its
+    gradient as the tall product xᵀ·G into its transpose, in place."""
+    if _transposed(sink):
+        return np.matmul(x.T, g, out=sink.T).T
+    return np.matmul(g.T, x, out=sink)
+
+
+def _bias_grad(g, out=None, ones=None):
     """Σₙ g[n, :] (into ``out`` if given): an affine layer's bias gradient. A gradient laid out column by
-    column (``_transposed``) is summed by BLAS as gᵀ·1, much faster than NumPy, which reduces such rows
-    one call each (benchmarks/NOTES.md); otherwise NumPy's reduction (row order) sums it. The fused
-    ``LinearReLU`` sums its gradient here too: same bits either way."""
-    if g.ndim == 2 and _transposed(g) and g.dtype in (np.float32, np.float64):
-        return np.matmul(g.T, np.ones(g.shape[0], g.dtype), out=out)
+    column (``_bias_by_blas``) is summed by BLAS as gᵀ·1 (``ones``: a kept vector of g.shape[0] ones), much
+    faster than NumPy, which reduces such rows one call each (benchmarks/NOTES.md); otherwise NumPy's
+    reduction (row order) sums it. The fused ``LinearReLU`` sums its gradient here too: same bits either way."""
+    if _bias_by_blas(g):
+        return np.matmul(g.T, np.ones(g.shape[0], g.dtype) if ones is None else ones, out=out)
     return np.add.reduce(g.reshape(-1, g.shape[-1]), axis=0, out=out)  # the ufunc: np.sum's wrappers cost more
 
 
-def _product(a, b):
+def _bias_by_blas(g) -> bool:
+    """Whether ``_bias_grad`` sums ``g`` by BLAS."""
+    return g.ndim == 2 and _transposed(g) and g.dtype in (np.float32, np.float64)
+
+
+def _product(a, b, out=None):
     """a @ b, into a recycled array (``_scratch``) for 2-D operands of one dtype: a large batch's fresh
-    arrays otherwise cost a page fault per 4 KiB every step.
+    arrays otherwise cost a page fault per 4 KiB every step; or into ``out``, an array laid out as this
+    function lays out its result (``_product_buffer``).
 
     A wide result (more columns than rows, e.g. a batch of 128 times 512 features) is computed as its
     transpose — (b.T @ a.T), tall, C-contiguous — and returned as that array's transpose (an F-ordered
@@ -94,10 +103,17 @@ def _product(a, b):
     """
     if a.ndim == 2 and a.dtype == b.dtype:
         m, n = a.shape[0], b.shape[1]
+        if out is None:
+            out = _product_buffer(m, n, a.dtype, _scratch.empty)
         if _wide(m, n):
-            return np.matmul(b.T, a.T, out=_scratch.empty((n, m), a.dtype)).T
-        return np.matmul(a, b, out=_scratch.empty((m, n), a.dtype))
+            return np.matmul(b.T, a.T, out=out.T).T
+        return np.matmul(a, b, out=out)
     return a @ b
+
+
+def _product_buffer(m: int, n: int, dtype, alloc=np.empty):
+    """An (m, n) array from ``alloc`` laid out as ``_product`` lays out its result: a wide one column by column."""
+    return alloc((n, m), dtype).T if _wide(m, n) else alloc((m, n), dtype)
 
 
 def _wide(m: int, n: int) -> bool:
@@ -130,10 +146,7 @@ class LinearReLU(Linear):
     def forward(self, x, w, b=None):
         y = super().forward(x, w)  # the product alone: the bias is added in the fused pass
         self.has_b = b is not None
-        if _transposed(y):  # a wide product comes column by column: the kernel walks its transpose
-            _act_kernels().bias_relu_rows(y.T, b)
-        else:
-            _act_kernels().bias_relu(y, b)
+        _bias_relu(y, b)
         self.out = y
         return y
 
@@ -145,15 +158,34 @@ class LinearReLU(Linear):
         if want_b:
             sink = self._sinks()[2]
             gb = sink if sink is not None else np.empty(g.shape[1], g.dtype)
-        if _transposed(out) and _transposed(g):  # the layout NumPy gives g·(out > 0) (unfused ReLU)
-            gz = _scratch.empty(out.shape[::-1], g.dtype).T
-            _act_kernels().relu_backward_rows(g.T, out.T, gz.T)
-            if want_b:  # the very reduction Linear.backward does on such a gradient (same bits)
-                _bias_grad(gz, gb)
-        else:  # row-major (a gradient of another layout than the output's is rare: copied)
-            gz = _scratch.empty(g.shape, g.dtype)
-            _act_kernels().relu_backward_bias(np.ascontiguousarray(g), np.ascontiguousarray(out), gz, gb)
+        gz = _relu_grad(g, out, _relu_grad_buffer(g, out, _scratch.empty), gb)
         return self._products(gz, gb)
+
+
+def _bias_relu(y, b) -> None:
+    """y ← relu(y + b) in place; a wide product (column by column) is walked along its transpose."""
+    if _transposed(y):
+        _act_kernels().bias_relu_rows(y.T, b)
+    else:
+        _act_kernels().bias_relu(y, b)
+
+
+def _relu_grad_buffer(g, out, alloc=np.empty):
+    """An array from ``alloc`` for G = g·(out > 0), laid out as NumPy lays out that product (unfused ReLU)."""
+    if _transposed(out) and _transposed(g):
+        return alloc(out.shape[::-1], g.dtype).T
+    return alloc(g.shape, g.dtype)
+
+
+def _relu_grad(g, out, gz, gb=None, ones=None):
+    """gz ← g·(out > 0) and, if ``gb`` is given, gb ← Σₙ gz; ``gz`` from ``_relu_grad_buffer``. Returns gz."""
+    if _transposed(gz):
+        _act_kernels().relu_backward_rows(g.T, out.T, gz.T)
+        if gb is not None:  # the very reduction Linear.backward does on such a gradient (same bits)
+            _bias_grad(gz, gb, ones)
+    else:  # row-major (a gradient of another layout than the output's is rare: copied)
+        _act_kernels().relu_backward_bias(np.ascontiguousarray(g), np.ascontiguousarray(out), gz, gb)
+    return gz
 
 
 def linear_relu(x, weight, bias=None):
