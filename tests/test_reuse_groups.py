@@ -185,3 +185,19 @@ def test_transfer_gives_the_backbone_its_weight_decay_scale(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--backbone-weight-decay-scale", "0", "--out", str(tmp_path / "c")]) == 2
     assert "need --init-from" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("make", [lambda lr, wd: optim.AdamW(lr=lr, weight_decay=wd),
+                                  lambda lr, wd: optim.NAdam(lr=lr, weight_decay=wd, decoupled_weight_decay=True)])
+def test_a_decoupled_decay_is_rounded_once_to_float32_as_pytorch_does(make):
+    # with a zero gradient the step is the decay alone: θ ← d·θ, d = 1 − lr·c·λ computed in float64 and
+    # rounded once to float32 (PyTorch's param.mul_(1 - lr * weight_decay)); this lr and λ are a pair for which
+    # forming d in float32 arithmetic gives another float32 (0.99686563 instead of 0.9968656)
+    lr, wd = 0.0626879955957, 0.05
+    theta = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    c = np.r_[np.ones(500), np.full(500, 0.5)]  # two groups: the second with half the decay
+    opt = make(lr, wd)
+    opt.set_weight_decay_scale(c)
+    expected = theta * np.where(c == 1, np.float32(1.0 - lr * wd), np.float32(1.0 - lr * 0.5 * wd))
+    opt.step(theta, lambda: (0.0, np.zeros_like(theta)))
+    np.testing.assert_array_equal(theta, expected)

@@ -180,13 +180,13 @@ def rmsprop(theta, keep, g, sq, ga, buf, lr, alpha, oma, eps, lams, bounds, mom,
 
 
 @_fused
-def adam(theta, keep, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqrt, lams, cw, dlr, one, bounds, tiny):
+def adam(theta, keep, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqrt, lams, decays, bounds, tiny):
     """g ← g + wd·θ (L2); m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; [AMSGrad (vmax given): v̂ ← max(v̂, v)];
     θ ← decay·θ − step_size·m / (√v / bc2_sqrt + eps), step_size = lr/(1−b1ᵗ), bc2_sqrt = √(1−b2ᵗ),
     decay = 1 − lr·λ for AdamW's decoupled decay (1 otherwise)."""
     for r in range(bounds.size - 1):  # the runs of θ with one weight decay λ (one run without groups)
-        wd = cw * lams[r]  # L2 (cw = 1), or decoupled (cw = 0, dlr = lr)
-        decay = one - dlr * lams[r]
+        wd = lams[r]  # the L2 term's λ (0 when the decay is decoupled)
+        decay = decays[r]  # 1 − lr·λ when decoupled (1 otherwise)
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k
@@ -201,12 +201,12 @@ def adam(theta, keep, g, m, v, vmax, step_size, b1, omb1, b2, omb2, eps, bc2_sqr
 
 
 @_fused
-def nadam(theta, keep, g, m, v, b1, omb1, b2, omb2, eps, bc2, lams, cw, dlr, one, bounds, cg, cm, tiny):
+def nadam(theta, keep, g, m, v, b1, omb1, b2, omb2, eps, bc2, lams, decays, bounds, cg, cm, tiny):
     """m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; d = √(v/(1−b2ᵗ)) + eps;
     θ ← decay·θ + cg·g/d + cm·m/d with cg = −lr(1−μₜ)/(1−Πμ₁..ₜ), cm = −lr·μₜ₊₁/(1−Πμ₁..ₜ₊₁)."""
     for r in range(bounds.size - 1):  # the runs of θ with one weight decay λ (one run without groups)
-        wd = cw * lams[r]  # L2 (cw = 1), or decoupled (cw = 0, dlr = lr)
-        decay = one - dlr * lams[r]
+        wd = lams[r]  # the L2 term's λ (0 when the decay is decoupled)
+        decay = decays[r]  # 1 − lr·λ when decoupled (1 otherwise)
         lo = bounds[r]
         for k in prange(bounds[r + 1] - lo):
             i = lo + k

@@ -53,11 +53,10 @@ class Adam(Optimizer):
         else:
             step_size, bc2_sqrt = lr, 1.0
         dt = theta.dtype.type
-        cw, dlr = (0.0, lr) if self._decoupled else (1.0, 0.0)  # L2 in g, or decoupled θ ← (1 − lr·λ)·θ
-        lams, bounds = self._decays(theta)  # λ per run of θ (parameter groups; one run without)
+        lams, decays, bounds = self._coupled_or_decoupled(theta, lr, self._decoupled)  # per run of θ
         _k().adam(theta, keep, g, st["m"], st["v"], st.get("v_max"), dt(step_size), dt(b1),
-                  dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps), dt(bc2_sqrt), lams, dt(cw), dt(dlr), dt(1.0),
-                  bounds, dt(np.finfo(theta.dtype).tiny))
+                  dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps), dt(bc2_sqrt), lams, decays, bounds,
+                  dt(np.finfo(theta.dtype).tiny))
         self.t = t
         return self._end(theta, keep, loss)
 
@@ -119,10 +118,9 @@ class NAdam(Optimizer):
         cg = -lr * (1.0 - mu) / (1.0 - mu_product)
         cm = -lr * mu_next / (1.0 - mu_product * mu_next)
         dt = theta.dtype.type
-        cw, dlr = (0.0, lr) if self.decoupled_weight_decay else (1.0, 0.0)
-        lams, bounds = self._decays(theta)
+        lams, decays, bounds = self._coupled_or_decoupled(theta, lr, self.decoupled_weight_decay)
         _k().nadam(theta, keep, g, st["m"], st["v"], dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(self.eps),
-                   dt(1.0 - b2 ** t), lams, dt(cw), dt(dlr), dt(1.0), bounds, dt(cg), dt(cm),
+                   dt(1.0 - b2 ** t), lams, decays, bounds, dt(cg), dt(cm),
                    dt(np.finfo(theta.dtype).tiny))
         self.mu_product = mu_product
         self.t = t

@@ -111,7 +111,7 @@ class Optimizer:
         self.state: dict[str, np.ndarray] = {}
         self.lr_scale = self._lr_runs = None  # per-parameter step multipliers (``set_lr_scale``); None: all 1
         self.weight_decay_scale = self._decay_runs = None  # per-parameter decay multipliers; None: all 1
-        self._decay_cache = None  # the kernels' (λ per run, bounds) for the groups (``_decays``)
+        self._decay_cache = None  # the kernels' per-run weight-decay arrays for the groups (``_decay_terms``)
 
     # ------------------------------------------------------------------ parameter groups
     def set_lr_scale(self, scale) -> None:
@@ -157,19 +157,35 @@ class Optimizer:
         self._decay_runs = None if np.all(s == 1.0) else _Runs(s)
 
     def _decays(self, theta):
-        """(λ of each run of θ, the runs' bounds): the kernels' weight decay, one run without groups. Cached:
-        rebuilt only when θ's size or dtype, the groups or ``weight_decay`` change."""
+        """(λ of each run of θ, the runs' bounds): the kernels' weight decay, one run without groups."""
+        c = self._decay_terms(theta)
+        return c["lams"], c["bounds"]
+
+    def _coupled_or_decoupled(self, theta, lr: float, decoupled: bool):
+        """(λ of each run for the L2 term g + λ·θ, each run's factor d for θ ← d·θ, bounds): (λ, 1) for L2;
+        (0, 1 − lr·λ) for a decoupled decay, the factor computed in float64 and rounded once to θ's dtype,
+        as PyTorch's ``AdamW`` rounds it."""
+        c = self._decay_terms(theta)
+        if not decoupled:
+            return c["lams"], c["ones"], c["bounds"]
+        return c["zeros"], (1.0 - lr * c["lams64"]).astype(theta.dtype), c["bounds"]
+
+    def _decay_terms(self, theta) -> dict:
+        """The per-run weight-decay arrays, cached: rebuilt only when θ's size or dtype, the groups or
+        ``weight_decay`` change."""
         wd = getattr(self, "weight_decay", 0.0)
         key = (theta.size, theta.dtype, wd)
         cache = self._decay_cache
-        if cache is None or cache[0] != key:
+        if cache is None or cache["key"] != key:
             runs = self._decay_runs
             if runs is not None and wd != 0.0:
-                cache = (key, (wd * runs.values).astype(theta.dtype), runs.bounds)
+                lams64, bounds = wd * runs.values, runs.bounds
             else:  # one run: all of θ
-                cache = (key, np.array([wd], dtype=theta.dtype), np.array([0, theta.size], dtype=np.uint64))
-            self._decay_cache = cache
-        return cache[1], cache[2]
+                lams64, bounds = np.array([wd]), np.array([0, theta.size], dtype=np.uint64)
+            self._decay_cache = cache = {"key": key, "lams64": lams64, "lams": lams64.astype(theta.dtype),
+                                         "bounds": bounds, "zeros": np.zeros(len(lams64), theta.dtype),
+                                         "ones": np.ones(len(lams64), theta.dtype)}
+        return cache
 
     def _end(self, theta, keep, loss):
         """Apply ``lr_scale`` to the step just taken (θ before it is in ``keep``); return ``loss``."""
