@@ -6,8 +6,18 @@ import threading
 
 import numpy as np
 
+import pytest
+
 from descend.config import prepare_data, resolve
-from descend.search.trial import trial_data
+from descend.search.trial import forget_data, trial_data
+
+
+@pytest.fixture(autouse=True)
+def _no_data_sets_kept():
+    """Each test starts and ends with this process's cache of prepared data sets empty."""
+    forget_data()
+    yield
+    forget_data()
 
 
 def test_trial_data_is_prepared_once_per_process_and_never_shared_writable():
@@ -101,19 +111,18 @@ def test_local_workers_train_here_at_once_and_in_the_pool_and_restore_this_proce
 
 
 def test_a_search_ending_on_an_error_stops_the_trial_running_in_its_own_process():
-    import pytest
     from descend.search import make_executor, run_trial
 
     base = resolve({"data": {"dataset": "iris"}, "model": {"hidden": [8]},
                     "train": {"epochs": 2000, "patience": 0, "batch_size": 4}})
     with pytest.raises(KeyboardInterrupt):
         with make_executor("local", 1) as (ex, _):
-            fut = ex.submit(run_trial, base, {}, seed=0)
-            while not fut.running():
-                pass
+            fut = ex.submit(run_trial, base, {}, seed=0)  # one worker: it starts at once, in this process
             raise KeyboardInterrupt  # Ctrl-C reaches the coordinator, never the trial's thread
     out = fut.result()
     assert "interrupted" in out["stop_reason"]  # stopped at its next step, not trained to the end
+    full = 2000 * -(-len(prepare_data(base)[0]) // 4)  # 2,000 epochs of batches of 4
+    assert out["steps"] < full // 2
 
 
 def test_a_queued_trial_takes_the_slot_here_rather_than_wait_for_a_pool_process_to_start(monkeypatch):
@@ -137,11 +146,11 @@ def test_a_queued_trial_takes_the_slot_here_rather_than_wait_for_a_pool_process_
     with make_executor("local", 2) as (ex, _):
         trials = [ex.submit(_pid_after, 0.01) for _ in range(4)]
         assert [t.result(timeout=30) for t in trials] == [os.getpid()] * 4  # each waited for the slot here
+        assert ex._pool_up.wait(30)  # the background start has asked the pool for its process
         assert calls == [os.getpid]  # the pool got its start-up probe and no trial
 
 
 def test_a_broken_pool_fails_the_trial_instead_of_losing_it(monkeypatch):
-    import pytest
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
     from descend.search import make_executor, runner

@@ -54,10 +54,14 @@ def make_executor(kind: str = "local", workers: int = 1):
         yield client.get_executor(pure=False), 1
 
 
+def _settle(fut: Future, ok: bool, value) -> None:
+    fut.set_result(value) if ok else fut.set_exception(value)
+
+
 class _LocalPool(Executor):
     """``workers`` trial slots on this machine, each pinned to ``threads`` BLAS threads: one runs trials in this
     process (in a thread), the others in a process pool. The slot here trains from the first moment, while the
-    pool's processes start (its server imports Numba and the trial's code: ~1 s, as long as many small trials).
+    pool's processes start (its server imports Numba and the trial's code, as long as many small trials take).
 
     Submitted trials wait in one queue and start on whichever slot is free — the slot here, or a pool process
     that has started and is idle — so no trial waits for a process to boot while a slot is free, and a search
@@ -76,7 +80,7 @@ class _LocalPool(Executor):
         self._pool = (ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=pin_threads, initargs=(threads,))
                       if workers > 1 else None)  # first: what follows cannot fail and leave it behind
         self._blas = threadpool_limits(limits=threads, user_api="blas")  # this process's BLAS, restored at the end
-        self._here = ThreadPoolExecutor(1, initializer=lambda: pin_threads(threads, libraries=False))  # per thread
+        self._here = ThreadPoolExecutor(1, initializer=self._init_here, initargs=(threads,))
         self._lock = threading.Lock()
         self._queue: collections.deque = collections.deque()  # (future, fn, args, kwargs) not started yet
         self._here_busy, self._pool_idle, self._pool_running, self._closed = False, 0, 0, False
@@ -85,6 +89,10 @@ class _LocalPool(Executor):
         if self._pool is not None:  # in the background: starting the first process waits for the server's imports
             threading.Thread(target=self._start_pool, args=(workers - 1,), name="descend-pool-start",
                              daemon=True).start()
+
+    def _init_here(self, threads: int) -> None:
+        pin_threads(threads, libraries=False)  # Numba's count is this thread's; BLAS is limited above
+        SLOT.stop = self._stop
 
     def _start_pool(self, processes: int) -> None:
         """Start the pool's processes; each that answers is an idle slot. A pool that cannot start is handed the
@@ -122,39 +130,41 @@ class _LocalPool(Executor):
                     self._pool_running += 1
                 starts.append((here, fut, fn, args, kwargs))
         for here, fut, fn, args, kwargs in starts:
-            if here:
-                self._here.submit(self._run_here, fut, fn, args, kwargs)
-            else:
-                try:
-                    done = self._pool.submit(fn, *args, **kwargs)
-                except BaseException as e:  # a broken pool refuses work: the coordinator stops the search
-                    with self._lock:
+            try:
+                if here:
+                    self._here.submit(self._run_here, fut, fn, args, kwargs)
+                else:
+                    self._pool.submit(fn, *args, **kwargs).add_done_callback(
+                        lambda done, fut=fut: self._pool_done(fut, done))
+            except BaseException as e:  # a pool that cannot take work (broken, or shut down meanwhile)
+                with self._lock:
+                    if here:
+                        self._here_busy = False
+                    else:
                         self._pool_running -= 1
-                    fut.set_exception(e)
-                    continue
-                done.add_done_callback(lambda done, fut=fut: self._pool_done(fut, done))
+                # as broken, whatever the cause: the coordinator stops and --resume re-runs the trial
+                fut.set_exception(e if isinstance(e, BrokenExecutor) else BrokenExecutor(f"{type(e).__name__}: {e}"))
 
     def _run_here(self, fut, fn, args, kwargs) -> None:
-        SLOT.stop = self._stop
         try:
-            result = fn(*args, **kwargs)
+            outcome = (True, fn(*args, **kwargs))
         except BaseException as e:  # the coordinator sees it as it would a pool's trial error
-            fut.set_exception(e)
-        else:
-            fut.set_result(result)
-        finally:
-            with self._lock:
-                self._here_busy = False
-            self._dispatch()
+            outcome = (False, e)
+        with self._lock:  # free before the result is out: the coordinator's next trial finds the slot free
+            self._here_busy = False
+        _settle(fut, *outcome)
+        self._dispatch()
 
     def _pool_done(self, fut, done) -> None:
-        with self._lock:
-            self._pool_running -= 1
         try:
-            fut.set_result(done.result())
+            outcome = (True, done.result())
         except BaseException as e:  # e.g. BrokenProcessPool: the coordinator stops the search
-            fut.set_exception(e)
-        self._pool_freed(done)
+            outcome = (False, e)
+        with self._lock:  # free before the result is out, as the slot here
+            self._pool_running -= 1
+            self._pool_idle += 1
+        _settle(fut, *outcome)
+        self._dispatch()
 
     def _pool_freed(self, _done) -> None:
         with self._lock:
@@ -175,10 +185,11 @@ class _LocalPool(Executor):
             self._closed = True
             waiting = [item[0] for item in self._queue]
             self._queue.clear()
+            pool_idle = self._pool_running == 0
         for fut in waiting:  # never started
             fut.cancel()
         try:
-            if self._pool is not None and self._pool_running == 0:
+            if self._pool is not None and pool_idle:
                 # no trial in it: the pool finishes starting and shuts down on its own, so a search of a few
                 # small trials never waits for processes it did not need
                 threading.Thread(target=self._close_pool, name="descend-pool-close", daemon=True).start()
