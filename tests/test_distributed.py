@@ -291,3 +291,33 @@ def test_a_bad_divergence_factor_is_refused_before_the_mpi_set_up():
         fit(model, X, y, optimizer=optim.SGD(lr=0.1), epochs=1, divergence=0.5,
             distributed=Recorder())
     assert not Recorder.prepared
+
+
+def test_ctrl_c_under_distributed_stops_at_once_and_releases_as_a_failure():
+    """Ranks would see a deferred Ctrl-C at different steps and their next collectives would not match, so
+    under ``distributed`` Ctrl-C interrupts at once and the release runs no collective (failed=True)."""
+    from descend import nn, optim
+    from descend.train import Objective, fit
+    from descend.train.evaluate import evaluate
+
+    released = []
+
+    class OneRank:  # stands for Distributed on one rank: the plain objective, a recorded release
+        def prepare(self, state, slices, sig, *, loss, kind, l2, l2_kinds):
+            return slices, evaluate, Objective(state.model, state.params, loss, l2=l2, m=sig["n"], l2_kinds=l2_kinds)
+
+        def release(self, model, failed):
+            released.append(failed)
+
+    class CtrlC:  # the user presses Ctrl-C during step 3
+        def on_step_end(self, state):
+            if state.step == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.5)  # the signal is handled here, within this step
+
+    model = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(0)))
+    X, y = np.random.default_rng(1).standard_normal((64, 3)).astype(np.float32), np.zeros(64, np.int64)
+    history = fit(model, X, y, optimizer=optim.SGD(lr=0.1), epochs=5, batch_size=8, distributed=OneRank(),
+                  callbacks=[CtrlC()])
+    assert history.stop_reason == "interrupted by the user at step 3" and history.steps == 3
+    assert released == [True]

@@ -80,7 +80,9 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                distributed=distributed)
     state, objective, guard = run.state, run.objective, run.guard
     started = time.perf_counter() - state.history.elapsed
-    reason, interrupt, failed = None, _Interrupt(), True
+    # under MPI each rank would see its request at its own step, and the ranks' next collectives would not
+    # match: there Ctrl-C interrupts at once and counts as a failure (release then runs no collective)
+    reason, interrupt, failed = None, _Interrupt(defer=distributed is None), True
     try:  # from here on the run's release (BLAS threads, MPI memory) happens whatever is raised
         _notify(state, "on_fit_start")
         reason = run.finished_already()
@@ -124,7 +126,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 state.save()
         failed = False
     except KeyboardInterrupt:
-        reason, failed = f"interrupted by the user at step {state.step}", False
+        reason, failed = f"interrupted by the user at step {state.step}", distributed is not None
     finally:
         interrupt.restore()
         run.release(failed)
@@ -348,10 +350,10 @@ class _Interrupt:
     """Ctrl-C as a request: the loop stops after the current step (θ, clock and callbacks consistent)
     and saves its checkpoint; a second Ctrl-C interrupts at once. Only in the main thread."""
 
-    def __init__(self):
+    def __init__(self, defer: bool = True):
         self.requested = False
         self.previous = None
-        if threading.current_thread() is threading.main_thread():
+        if defer and threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum, frame):
