@@ -78,18 +78,24 @@ def test_a_wrong_feature_count_gets_the_layers_error_on_the_plan(monkeypatch):
             a()
 
 
-def test_frozen_layers_scaled_loss_and_mse_match():
+@pytest.mark.parametrize("kind", ["relu", "tanh", "dropout"])  # the bound chain; the layer-by-layer plan
+def test_frozen_layers_scaled_loss_and_mse_match(kind, monkeypatch):
     rng = np.random.default_rng(3)
     for loss, y in ((F.cross_entropy, rng.integers(0, 5, 30)), (F.mse, rng.standard_normal((30, 5)))):
-        (ma, a), (mb, b) = _pair("relu", np.float64, loss)
+        (ma, a), (mb, b) = _pair(kind, np.float64, loss)
+        first = next(i for i, layer in enumerate(ma) if isinstance(layer, nn.Linear))
         for m in (ma, mb):
-            m[0].freeze()  # the first layer: its input gradient is not needed either
+            m[first].freeze()  # the first affine layer: its input gradient is not needed either
         x = rng.standard_normal((30, 12))
         a.batch(x, y)
         b.batch(x, y)
-        assert a.data_loss(scale=30.0) == b.data_loss(scale=30.0)
+        nodes = _count_nodes(monkeypatch)
+        ja = a.data_loss(scale=30.0)
+        assert nodes == []  # the plan evaluated it
+        assert ja == b.data_loss(scale=30.0)
         np.testing.assert_array_equal(a.params.grad, b.params.grad)
-        assert not a.params.grad[a.params.entry("0.weight").slice].any()
+        assert not a.params.grad[a.params.entry(f"{first}.weight").slice].any()
+        monkeypatch.undo()
 
 
 def test_flatten_input(monkeypatch):
@@ -198,13 +204,13 @@ def test_the_chain_with_frozen_layers_and_no_bias(frozen):
         a, b = _chain(sizes, relu, bias), _chain(sizes, relu, bias)
         for m in (a, b):
             for i in frozen:
-                m[2 * i].freeze() if i < 2 else m[4].freeze()
+                m[2 * i].freeze()
         oa, ob = Objective(a, pack(a)), Objective(b, pack(b), plan=False)
         oa.batch(x, y)
         ob.batch(x, y)
         assert oa()[0] == ob()[0]
         np.testing.assert_array_equal(oa.params.grad, ob.params.grad)
-        assert oa.plan.chain.bound  # the fast path ran
+        assert oa.plan.chain.bound and all(type(b).__name__ == "_Bound" for b in oa.plan.chain.bound.values())
 
 
 def test_the_chain_refuses_bad_labels_like_the_graph():
