@@ -173,8 +173,7 @@ class Tensor:
             if fn.uses_sinks:
                 # a packed parameter whose gradient view was just zeroed can receive its gradient
                 # directly (e.g. np.matmul(..., out=sink)) instead of through a temporary
-                fn.sinks = tuple(inp.grad if isinstance(inp, Tensor) and inp._grad_zero and inp._creator is None
-                                 else None for inp in inputs)
+                fn.sinks = tuple(_sink(inp) for inp in inputs)
             grads = fn.backward(entry[0])
             if not isinstance(grads, tuple):
                 grads = (grads,)
@@ -210,6 +209,12 @@ class _Freed(Function):
 
 
 _FREED = _Freed()
+
+
+def _sink(inp):
+    """Where a ``Function`` may write ``inp``'s gradient in place: the just-zeroed gradient view of a packed
+    leaf, else None."""
+    return inp.grad if isinstance(inp, Tensor) and inp._grad_zero and inp._creator is None else None
 
 
 def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: bool) -> None:

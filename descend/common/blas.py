@@ -34,7 +34,7 @@ def _one_thread():
     with _lock:
         if _state["users"] == 0:
             if _state["controller"] is None:  # finding the libraries reads the process's maps (ms): once
-                from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn; loaded only here
+                from threadpoolctl import ThreadpoolController  # loaded only here
                 _state["controller"] = ThreadpoolController()
             _state["limiter"] = _state["controller"].limit(limits=1, user_api="blas")
         _state["users"] += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import scratch
 from .functional import dense as D
 from .functional import losses as L
 from .functional.dense import _transposed
@@ -148,7 +149,8 @@ class _Bound:
         if not chain.cross_entropy and _transposed(h):
             raise _Uncovered  # MSE's gradient would take a layout of NumPy's choosing
         dt = h.dtype
-        self.p, self.losses = np.empty(h.shape, dt), np.empty(h.shape[0], dt)
+        self.p = np.empty(h.shape, dt)  # cross-entropy's softmax and gradient; for MSE, its gradient's layout
+        self.losses = np.empty(h.shape[0], dt) if chain.cross_entropy else None
         self.mean = np.asarray(np.ones((), dt) / h.shape[0], dt).reshape(1)  # CrossEntropy's 1/N, bound once
         g = self.p  # the layout of the loss's gradient: cross-entropy's softmax, or MSE's (both C order)
         for a, layer in zip(reversed(self.layers), reversed(chain.layers)):
@@ -174,4 +176,6 @@ class _Bound:
                 break
         for p in self.params:
             p._grad_zero = False
-        return value, h.copy()  # the buffer is the next step's: the caller gets its own array
+        out = scratch.empty(h.shape, h.dtype)  # the buffer is the next step's: the caller gets its own array,
+        np.copyto(out, h)  # recycled once the caller lets go of it (a wide output would be fresh pages each step)
+        return value, out

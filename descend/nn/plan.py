@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ..autodiff.array_ops import Reshape
+from ..autodiff.tensor import _accumulate_leaf, _sink
 from . import functional as F
 from .affine_chain import Chain, loss_and_grad
 from .functional import dense as D
@@ -140,22 +141,21 @@ class Plan:
             tape.append(_record(fn, None, wanted))
         if not wanted:
             return None  # nothing requires a gradient: the graph raises its error
-        value, g = loss_and_grad(self.loss is F.cross_entropy, h, y, scale, np.empty(h.shape, h.dtype),
-                                 np.empty(h.shape[0], h.dtype))
+        ce = self.loss is F.cross_entropy  # MSE needs neither of cross-entropy's arrays
+        value, g = loss_and_grad(ce, h, y, scale, np.empty(h.shape, h.dtype) if ce else None,
+                                 np.empty(h.shape[0], h.dtype) if ce else None)
         for entry in reversed(tape):
             if entry is None:
                 break  # the steps before do not depend on a trained parameter
             fn, grads = entry
             if grads is not None:
-                fn.sinks = (None, *(p.grad if p.requires_grad else None for p in grads))
+                fn.sinks = (None, *(_sink(p) for p in grads))  # as the graph sets them
             out = fn.backward(g)
             g = out[0]
             if grads is not None:
                 for p, pg in zip(grads, out[1:]):
-                    if pg is not None:
-                        if pg is not p.grad:  # not written in place through its sink
-                            np.copyto(p.grad, pg)
-                        p._grad_zero = False
+                    if pg is not None and p.requires_grad:
+                        _accumulate_leaf(p, pg, False)  # as the graph accumulates a leaf's gradient
             fn.release()
         return value, h
 

@@ -12,7 +12,7 @@ Each kernel reads like the per-element formula of its optimizer. Conventions sha
 - weight decay comes per run of θ: ``lams[r]`` is the decay λ of θ[bounds[r]:bounds[r + 1]] (one run
   when the optimizer has no weight-decay groups), so groups cost no extra call and no per-element vector.
   ``bounds`` is uint64 and i = lo + k unsigned: a signed index that does not start at 0 makes Numba add
-  a negative-index check per element, which stops LLVM vectorizing (measured 10× slower);
+  a negative-index check per element, which stops LLVM vectorizing (benchmarks/NOTES.md);
 - ``keep``, the second argument of every kernel, receives θ as it was before the update unless it
   is None: the training loop's "last good θ", written in the same pass instead of by a separate copy.
   None (not an empty array) stands for "no keep", so Numba compiles a version without the branch.
