@@ -63,6 +63,14 @@ def _start(theta, keep, g, i, wd):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _denominator(s, eps, eps_inside):
+    """AdaGrad's and RMSprop's √s + eps, or √(s + eps) when ``eps_inside`` (Keras's and TensorFlow's form)."""
+    if eps_inside:
+        return math.sqrt(s + eps)
+    return math.sqrt(s) + eps
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _adam_moments(gi, m, v, i, b1, omb1, b2, omb2, tiny):
     """Adam's and NAdam's shared moments of element i, whose gradient (L2 included) is gi:
     m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g² (stored flushed); returns (m, v)."""
@@ -144,11 +152,7 @@ def adagrad(theta, keep, g, s, clr, eps, lams, bounds, eps_inside):
             gi = _start(theta, keep, g, i, wd)
             si = s[i] + gi * gi
             s[i] = si
-            if eps_inside:
-                d = math.sqrt(si + eps)
-            else:
-                d = math.sqrt(si) + eps
-            theta[i] = theta[i] - clr * gi / d
+            theta[i] = theta[i] - clr * gi / _denominator(si, eps, eps_inside)
 
 
 @_fused
@@ -167,10 +171,7 @@ def rmsprop(theta, keep, g, sq, ga, buf, lr, alpha, oma, eps, lams, bounds, mom,
                 gai = alpha * ga[i] + oma * gi
                 _store_flushed(ga, i, gai, tiny)
                 si = si - gai * gai
-            if eps_inside:
-                d = math.sqrt(si + eps)
-            else:
-                d = math.sqrt(si) + eps
+            d = _denominator(si, eps, eps_inside)
             if buf is not None:
                 bi = mom * buf[i] + gi / d
                 _store_flushed(buf, i, bi, tiny)

@@ -99,7 +99,8 @@ def trial_data(cfg: dict) -> tuple:
 
 def forget_data() -> None:
     """Drop this process's prepared data sets (a search that ran its trials in this process has ended)."""
-    _DATA.clear()
+    with _DATA_LOCK:
+        _DATA.clear()
 
 
 def score_of(history, metric: str):
