@@ -91,3 +91,12 @@ def test_hooks_run_in_order_and_a_callback_can_stop_the_run():
     assert calls[1:5] == [("step", 1, 0, 1), ("step", 2, 0, 2), ("step", 3, 0, 3), ("step", 4, 0, 4)]
     assert calls[5] == ("epoch", 4, 1) and calls[10] == ("epoch", 8, 2)
     assert calls[-1] == ("end", "stopped by a callback") and h.stop_reason == "stopped by a callback"
+
+
+def test_a_callback_stopping_mid_epoch_ends_the_run_after_that_step():
+    class StopAtSix:
+        def on_step_end(self, state):
+            state.stop = state.step == 6
+
+    h = fit(mlp(), X, Y, optimizer=Adam(), epochs=5, batch_size=16, callbacks=[StopAtSix()])
+    assert h.steps == 6 and h.stop_reason == "stopped by a callback"  # 4 steps an epoch: inside the second

@@ -52,18 +52,21 @@ def pin_threads(threads: int, *, libraries: bool = True) -> None:
 
 # A trial run in a thread of the coordinator's process (the local pool's slot) finds here the event that asks
 # it to stop: a thread gets no Ctrl-C, and a search that is ending must not wait for its trial to finish.
-SLOT = threading.local()
+class _Slot(threading.local):
+    stop: threading.Event | None = None
+
+
+SLOT = _Slot()
 
 
 class _StopWhenAsked:
-    """A ``fit`` callback: once ``event`` is set, the run stops after its current step, as on Ctrl-C."""
+    """A ``fit`` callback: once ``event`` is set, the run stops after its current step."""
 
     def __init__(self, event: threading.Event):
         self.event = event
 
     def on_step_end(self, state) -> None:
-        if self.event.is_set():
-            raise KeyboardInterrupt
+        state.stop = state.stop or self.event.is_set()
 
 
 _DATA: dict = {}  # this process's prepared data sets, by what they depend on (the search's trials share one)
@@ -130,7 +133,7 @@ def run_trial(cfg: dict, params: dict, *, seed: int, epochs: int | None = None, 
                       batch_size=None if t["batch_size"] == "full" else t["batch_size"], schedule=build_schedule(c),
                       l2=t["l2"], validation=(Xv, yv), stopping=build_stopping(c), divergence=t["divergence"] or None,
                       seed=t["seed"], preprocess=preprocess,
-                      callbacks=[_StopWhenAsked(SLOT.stop)] if getattr(SLOT, "stop", None) is not None else ())
+                      callbacks=[_StopWhenAsked(SLOT.stop)] if SLOT.stop is not None else ())
         reason = history.stop_reason or ""
         out.update(steps=history.steps, stop_reason=reason,
                    curve=[{"epoch": e["epoch"], "val_loss": e.get("val_loss"), "val_accuracy": e.get("val_accuracy")}

@@ -111,6 +111,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                 reason = _first(run.step_rules, state.history)
                 if interrupt.requested and not reason:
                     reason = f"interrupted by the user (Ctrl-C) after step {state.step}"
+                if state.stop and not reason:
+                    reason = "stopped by a callback"
                 if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0:
                     state.save()
             if state.batch < len(run.slices) or guard.diverged:

@@ -77,7 +77,7 @@ class FitState:
     correct: int = 0
     good: Snapshot | None = None  # divergence's last good θ
     best: Snapshot | None = None  # early stopping's best epoch
-    stop: bool = False
+    stop: bool = False  # set by a callback: the run ends after the current step (or epoch, from on_epoch_end)
     save: Callable | None = field(default=None, repr=False)
     input_shape: tuple | None = None  # one sample's shape and the loss's name: what ``descend.load`` needs
     loss_name: str | None = None
