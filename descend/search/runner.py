@@ -85,7 +85,6 @@ class _LocalPool(Executor):
         self._queue: collections.deque = collections.deque()  # (future, fn, args, kwargs) not started yet
         self._here_busy, self._pool_idle, self._pool_running, self._closed = False, 0, 0, False
         self._stop = threading.Event()  # set when the search ends on an error or Ctrl-C: the trial here stops too
-        self._pool_up = threading.Event()  # set once the pool has been asked to start all its processes
         if self._pool is not None:  # in the background: starting the first process waits for the server's imports
             threading.Thread(target=self._start_pool, args=(workers - 1,), name="descend-pool-start",
                              daemon=True).start()
@@ -102,8 +101,6 @@ class _LocalPool(Executor):
                 self._pool.submit(os.getpid).add_done_callback(self._pool_freed)
         except BaseException:
             self._pool_freed(None)
-        finally:
-            self._pool_up.set()
 
     def submit(self, fn, /, *args, **kwargs):
         fut = Future()
@@ -171,10 +168,6 @@ class _LocalPool(Executor):
             self._pool_idle += 1
         self._dispatch()
 
-    def _close_pool(self) -> None:
-        self._pool_up.wait()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
     def __exit__(self, kind, value, tb):
         if kind is not None:
             self._stop.set()
@@ -192,9 +185,10 @@ class _LocalPool(Executor):
             if self._pool is not None and pool_idle:
                 # no trial in it: the pool finishes starting and shuts down on its own, so a search of a few
                 # small trials never waits for processes it did not need
-                threading.Thread(target=self._close_pool, name="descend-pool-close", daemon=True).start()
+                # (in a thread: while the pool starts its first process, its shutdown waits for the server's imports)
+                threading.Thread(target=self._pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                                 name="descend-pool-close", daemon=True).start()
             elif self._pool is not None:
-                self._pool_up.wait()
                 self._pool.shutdown(wait, cancel_futures=cancel_futures)
             self._here.shutdown(wait, cancel_futures=cancel_futures)
         finally:
