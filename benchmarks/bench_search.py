@@ -7,14 +7,14 @@
    times (target ≤ 1.1).
 2. Speed-up: trials per minute with 2 workers / with 1 worker (target ≥ 1.7 on 2 cores), for each
    search length of ``--trials``. Each search runs in a fresh process, as ``descend search`` does, so
-   each pays its own start-up; every process that trains pays ~0.9 s once (importing Numba, its
-   compiler's first use, loading the cached kernels), which 2 workers pay side by side, so a search
-   only seconds long is start-up bound: the 100-trial search (~15 s with 1 worker) is the one whose
+   each pays its own start-up; every process that trains pays a one-off warm-up (importing Numba, its
+   compiler's first use, loading the cached kernels: benchmarks/NOTES.md), which 2 workers pay side by
+   side, so a search only seconds long is start-up bound and the 100-trial search is the one whose
    ratio is a rate. 1- and 2-worker runs alternate, ``--repeats`` pairs, for three trial sizes of the
    digits MLP: ``descend train``'s defaults (hidden [128, 64], batch 32, up to 60 epochs with early
    stopping, patience 8: what a user's trial is unless they shorten it), the fine stage of
    ``examples/search.toml`` (hidden [64], 10 epochs) and the earlier benchmark's (hidden [32], 2
-   epochs) — the last two take 20–40 ms a trial.
+   epochs), the last two a few hundredths of a second a trial.
    Also the 1-worker search with BLAS and Numba pinned to one thread, as each of the 2 workers is, as a
    second baseline, and the 2-worker search on a pool whose workers had already started.
 3. Quality at equal budget (lr and l2 log-uniform, 48 trial-epochs per search): the best validation
