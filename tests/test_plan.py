@@ -298,10 +298,8 @@ def test_overlapping_runs_share_one_blas_limit_and_the_last_restores_it():
 
     with threadpool_limits(limits=2, user_api="blas"):
         before = blas()
-        a, b = threads_for(1), threads_for(1)
-        a.__enter__()
-        b.__enter__()
-        a.__exit__(None, None, None)
-        assert all(n == 1 for n in blas())  # b still runs
-        b.__exit__(None, None, None)
+        with threads_for(1):  # run b, the longer
+            with threads_for(1):  # run a, inside b's time
+                pass
+            assert all(n == 1 for n in blas())  # b still runs
         assert blas() == before
