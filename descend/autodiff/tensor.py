@@ -156,7 +156,7 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"grad has shape {grad.shape} but the tensor has shape {self.shape}")
         if self._creator is None:
-            _accumulate_leaf(self, grad, False)
+            accumulate_leaf(self, grad, False)
             return
         # Nodes are visited in decreasing creation order — a tensor is always created after its
         # inputs, so every consumer of a node has passed its gradient on before the node is visited.
@@ -173,7 +173,7 @@ class Tensor:
             if fn.uses_sinks:
                 # a packed parameter whose gradient view was just zeroed can receive its gradient
                 # directly (e.g. np.matmul(..., out=sink)) instead of through a temporary
-                fn.sinks = tuple(_sink(inp) for inp in inputs)
+                fn.sinks = tuple(grad_sink(inp) for inp in inputs)
             grads = fn.backward(entry[0])
             if not isinstance(grads, tuple):
                 grads = (grads,)
@@ -181,7 +181,7 @@ class Tensor:
                 if g is None or not isinstance(inp, Tensor) or not inp.requires_grad:
                     continue
                 if inp._creator is None:
-                    _accumulate_leaf(inp, g, False)
+                    accumulate_leaf(inp, g, False)
                     continue
                 slot = pending.get(id(inp))
                 if slot is None:
@@ -211,13 +211,15 @@ class _Freed(Function):
 _FREED = _Freed()
 
 
-def _sink(inp):
+def grad_sink(inp):
     """Where a ``Function`` may write ``inp``'s gradient in place: the just-zeroed gradient view of a packed
     leaf, else None."""
     return inp.grad if isinstance(inp, Tensor) and inp._grad_zero and inp._creator is None else None
 
 
-def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: bool) -> None:
+def accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: bool) -> None:
+    """Add a backward pass's gradient ``g`` into the leaf's (written if its view was just zeroed; nothing if it
+    was written in place through ``grad_sink``). ``owned``: g may be kept as the leaf's gradient."""
     assert g.shape == leaf.shape, f"backward produced a gradient of shape {g.shape} for a leaf of shape {leaf.shape}"
     if g is leaf.grad:  # written in place through a sink
         pass

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ..autodiff.array_ops import Reshape
-from ..autodiff.tensor import _accumulate_leaf, _sink
+from ..autodiff.tensor import accumulate_leaf, grad_sink
 from . import functional as F
 from .affine_chain import Chain, loss_and_grad
 from .functional import dense as D
@@ -149,13 +149,13 @@ class Plan:
                 break  # the steps before do not depend on a trained parameter
             fn, grads = entry
             if grads is not None:
-                fn.sinks = (None, *(_sink(p) for p in grads))  # as the graph sets them
+                fn.sinks = (None, *(grad_sink(p) for p in grads))  # as the graph sets them
             out = fn.backward(g)
             g = out[0]
             if grads is not None:
                 for p, pg in zip(grads, out[1:]):
                     if pg is not None and p.requires_grad:
-                        _accumulate_leaf(p, pg, False)  # as the graph accumulates a leaf's gradient
+                        accumulate_leaf(p, pg, False)  # as the graph accumulates a leaf's gradient
             fn.release()
         return value, h
 
