@@ -5,7 +5,7 @@ of its trials runs, from ``SeedSequence([search seed, stage])``, so a plan never
 executor runs it or in which order trials finish. Coarse-to-fine (CS231n: a few epochs over wide
 ranges, then longer runs over narrowed ranges) computes the next stage's ranges only from the
 finished stage: every numeric range is narrowed in its coordinate (log space for log dimensions)
-around the top-k trials. After each stage, a best value in the outer 10 % of its range is reported
+around the top-k trials, and the best configuration so far is re-run there with the longer budget. After each stage, a best value in the outer 10 % of its range is reported
 (``EdgeWarning``) — the optimum may lie outside — unless that edge is a hard limit; with
 ``widen=True`` the next stage re-centres that dimension on the best value with the old width instead.
 """
@@ -73,7 +73,12 @@ class Strategy:
             from .optuna_bridge import plan_tpe
             return plan_tpe(space, stage, seed, self.stages[stage].trials, list(history), maximize=maximize)
         rng = np.random.default_rng(np.random.SeedSequence([seed, stage]))
-        return space.sample(rng, self.stages[stage].trials)
+        n = self.stages[stage].trials
+        ranked = _ranked(list(history), maximize) if stage and self.kind == "coarse_to_fine" else []
+        if not ranked:
+            return space.sample(rng, n)
+        # the best configuration so far is re-run with this stage's longer budget, beside n − 1 new draws
+        return [dict(ranked[0][0])] + space.sample(rng, n - 1)
 
     def next_space(self, space: Space, scored: list, *, maximize: bool) -> Space:
         """The space of the stage after the one whose (params, score) pairs are ``scored`` (None scores skipped)."""
@@ -117,7 +122,9 @@ def coarse_to_fine(stages, *, top_k: int = 3, shrink: float = 0.5, widen: bool =
     """Random stages, each over the ranges narrowed around the previous stage's ``top_k`` trials.
 
     ``stages``: a list of ``Stage`` or of (trials, epochs) pairs; a range keeps at least ``shrink``
-    of its width per stage (and always the span of the top-k), inside its previous range.
+    of its width per stage (and always the span of the top-k), inside its previous range. Each stage
+    after the first re-runs the best configuration so far with its own (longer) budget as its first
+    trial, beside trials − 1 new draws: the incumbent is always tried at the budget that decides.
     """
     stages = tuple(s if isinstance(s, Stage) else Stage(*s) for s in stages)
     return Strategy("coarse_to_fine", stages, top_k=top_k, shrink=shrink, widen=widen)
