@@ -104,14 +104,20 @@ def test_flatten_input(monkeypatch):
                                  nn.Linear(8, 3, rng=np.random.default_rng(1)))
     ma, mb = make(), make()
     a, b = Objective(ma, pack(ma)), Objective(mb, pack(mb), plan=False)
-    x, y = rng.standard_normal((9, 3, 4)).astype(np.float32), rng.integers(0, 3, 9)
-    a.batch(x, y)
-    b.batch(x, y)
+    assert a.plan.chain is not None  # a leading Flatten is the chain's reshape of the input
     nodes = _count_nodes(monkeypatch)
-    ja = a()[0]
-    assert nodes == []  # the plan's Flatten, not the graph's
-    assert ja == b()[0]
-    np.testing.assert_array_equal(a.params.grad, b.params.grad)
+    for x in (rng.standard_normal((9, 3, 4)), rng.standard_normal((9, 1, 3, 4)),
+              rng.standard_normal((9, 4, 3)).transpose(0, 2, 1)):  # the last not C-contiguous: reshape copies
+        x, y = x.astype(np.float32), rng.integers(0, 3, 9)
+        a.batch(x, y)
+        b.batch(x, y)
+        ja = a()[0]
+        assert nodes == []  # the plan's Flatten, not the graph's
+        assert ja == b()[0]
+        nodes.clear()
+        np.testing.assert_array_equal(a.params.grad, b.params.grad)
+        np.testing.assert_array_equal(a.output, b.output)
+    assert len(a.plan.chain.bound) == 1  # every input reshaped to one C-contiguous (9, 12) batch: bound once
 
 
 class _Custom(nn.Sequential):

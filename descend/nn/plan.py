@@ -9,6 +9,8 @@ model it does not cover; the caller then uses the graph.
 Covered: ``Sequential`` (nested too) of ``Linear`` (fused with a following ``ReLU`` as ``Sequential``
 fuses it), ``ReLU``, ``LeakyReLU``, ``ELU``, ``Tanh``, ``Sigmoid``, ``Dropout`` and ``Flatten()``, under
 ``cross_entropy`` or ``mse`` with their default mean reduction, on a 2-D (or flattened) batch.
+A chain of ``Linear`` (+ ``ReLU``) layers alone, leading ``Flatten``s allowed, runs bound once per batch shape
+(``affine_chain``).
 """
 from __future__ import annotations
 
@@ -76,10 +78,14 @@ class Plan:
 
     def __init__(self, steps: list, loss):
         self.steps, self.loss = steps, loss
-        affine = [layer for kind, layer, _ in steps if kind == "affine"]
+        lead = 0  # leading Flattens (an image batch into an MLP): one reshape of the input, as Flatten's forward
+        while lead < len(steps) and steps[lead][0] == "flatten":
+            lead += 1
+        self.flatten, rest = lead > 0, steps[lead:]
+        affine = [layer for kind, layer, _ in rest if kind == "affine"]
         # a chain of affine layers (+ ReLU) alone: its fast path, bound once per batch shape
-        self.chain = Chain(affine, [fused for _, _, fused in steps], loss is F.cross_entropy) \
-            if len(affine) == len(steps) else None
+        self.chain = Chain(affine, [fused for _, _, fused in rest], loss is F.cross_entropy) \
+            if len(affine) == len(rest) else None
 
     @classmethod
     def build(cls, model, loss) -> "Plan | None":
@@ -104,7 +110,9 @@ class Plan:
         is not a 2-D array, or nothing to differentiate)."""
         if not isinstance(x, np.ndarray) or x.ndim != 2 and self.steps[0][0] != "flatten":
             return None
-        done = self.chain.run(x, y, scale) if self.chain is not None else None
+        done = None
+        if self.chain is not None:
+            done = self.chain.run(x.reshape(x.shape[:1] + (math.prod(x.shape[1:]),)) if self.flatten else x, y, scale)
         if done is not None:
             return done
         tape, h, wanted = [], x, False  # wanted: whether h depends on a parameter that requires a gradient
