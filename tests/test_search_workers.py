@@ -101,7 +101,8 @@ def test_local_workers_train_here_at_once_and_in_the_pool_and_restore_this_proce
         assert threads is None  # the slots are pinned where they run, not per trial
         release = threading.Event()
         held = ex.submit(release.wait, 60)  # the slot here (a thread of this process: the event reaches it)
-        assert ex.submit(_pid_after, 0.0).result() != os.getpid()  # the slot is busy: the pool's process, once up
+        pool_pid = ex.submit(_pid_after, 0.0).result()
+        assert pool_pid != os.getpid()  # the slot is busy: the pool's process, once up
         release.set()
         assert held.result() is True
         inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
@@ -109,6 +110,9 @@ def test_local_workers_train_here_at_once_and_in_the_pool_and_restore_this_proce
         for _ in range(3):  # a finished trial frees the slot here before its result is out
             assert ex.submit(_pid_after, 0.0).result() == os.getpid()
     assert [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before
+    # a pool that ran trials is closed on the way out, not by a thread that could outlive the interpreter's exit
+    with pytest.raises(ProcessLookupError):
+        os.kill(pool_pid, 0)
 
 
 def test_a_search_ending_on_an_error_stops_the_trial_running_in_its_own_process():

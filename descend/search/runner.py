@@ -178,14 +178,15 @@ class _LocalPool(Executor):
             self._closed = True
             waiting = [item[0] for item in self._queue]
             self._queue.clear()
-            pool_idle = self._pool_running == 0
+            started = self._pool_idle + self._pool_running > 0  # a process answered: trials may have run there
         for fut in waiting:  # never started
             fut.cancel()
         try:
-            if self._pool is not None and pool_idle:
-                # no trial in it: the pool finishes starting and shuts down on its own, so a search of a few
-                # small trials never waits for processes it did not need
-                # (in a thread: while the pool starts its first process, its shutdown waits for the server's imports)
+            if self._pool is not None and not started:
+                # still starting, so no trial in it: it finishes starting and shuts down on its own, and a search of
+                # a few small trials never waits for processes it did not need (in a thread: while the pool starts
+                # its first process, its shutdown waits for the server's imports). A started pool is shut down here:
+                # closing it in a thread could race the interpreter's exit (concurrent.futures' exit hook)
                 threading.Thread(target=self._pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
                                  name="descend-pool-close", daemon=True).start()
             elif self._pool is not None:
