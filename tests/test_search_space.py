@@ -73,14 +73,14 @@ def test_coarse_to_fine_narrows_around_the_optimum_of_a_known_objective():
     assert stage_best[2] >= stage_best[0]
 
 
-def test_coarse_to_fine_reruns_the_best_so_far_with_the_longer_budget():
+def test_coarse_to_fine_reruns_the_stage_befores_best_with_the_longer_budget():
     space = Space({"optimizer.lr": LogUniform(1e-6, 1.0), "train.l2": LogUniform(1e-6, 1.0)})
-    result = optimize(_bowl(3e-3, 1e-4), space, coarse_to_fine([(12, 1), (5, 4)]), seed=0)
-    first = [t for t in result.trials if t["stage"] == 0]
-    second = [t for t in result.trials if t["stage"] == 1]
-    assert len(second) == 5
-    assert second[0]["params"] == max(first, key=lambda t: t["score"])["params"]  # the incumbent, first
-    assert all(t["params"] not in [f["params"] for f in first] for t in second[1:])  # the others: new draws
+    result = optimize(_bowl(3e-3, 1e-4), space, coarse_to_fine([(12, 1), (5, 4), (3, 8)]), seed=0)
+    stages = [[t for t in result.trials if t["stage"] == s] for s in range(3)]
+    assert [len(s) for s in stages] == [12, 5, 3]
+    for before, after in zip(stages, stages[1:]):
+        assert after[0]["params"] == max(before, key=lambda t: t["score"])["params"]  # the incumbent, first
+        assert all(t["params"] not in [b["params"] for b in before] for t in after[1:])  # the others: new draws
 
     # no scored trial before (all diverged): the whole stage is new draws
     nothing = optimize(lambda p, **_: None, space, coarse_to_fine([(3, 1), (3, 2)]), seed=0)

@@ -255,13 +255,13 @@ def _stages(store: Store, base_cfg, spec: SearchSpec, executor, threads, progres
     spaces, all_edges = [], []
     planned = 0
     for s, stage in enumerate(strategy.stages):
+        previous = [(r["params"], r["score"]) for r in store.trials(s - 1)] if s else []
         if s:
-            prev = store.trials(s - 1)
-            space = strategy.next_space(space, [(r["params"], r["score"]) for r in prev], maximize=spec.maximize)
+            space = strategy.next_space(space, previous, maximize=spec.maximize)
         spaces.append(space)
         if not store.trials(s):
             history = [(r["params"], r["score"]) for r in store.trials() if r["stage"] < s]
-            plan = strategy.plan(space, s, spec.seed, history, maximize=spec.maximize)
+            plan = strategy.plan(space, s, spec.seed, history, maximize=spec.maximize, previous=previous)
             store.add_stage(s, plan, [trial_seed(spec.seed, s, i) for i in range(len(plan))], stage.epochs)
         rows = store.trials(s)
         planned += len(rows)

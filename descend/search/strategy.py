@@ -5,8 +5,8 @@ of its trials runs, from ``SeedSequence([search seed, stage])``, so a plan never
 executor runs it or in which order trials finish. Coarse-to-fine (CS231n: a few epochs over wide
 ranges, then longer runs over narrowed ranges) computes the next stage's ranges only from the
 finished stage: every numeric range is narrowed in its coordinate (log space for log dimensions)
-around the top-k trials, and the best configuration so far is re-run there with the longer budget. After each stage, a best value in the outer 10 % of its range is reported
-(``EdgeWarning``) — the optimum may lie outside — unless that edge is a hard limit; with
+around the top-k trials, where the stage's best is re-run with the longer budget. After each stage, a
+best value in the outer 10 % of its range is reported (``EdgeWarning``) — the optimum may lie outside — unless that edge is a hard limit; with
 ``widen=True`` the next stage re-centres that dimension on the best value with the old width instead.
 """
 from __future__ import annotations
@@ -64,9 +64,11 @@ class Strategy:
         if self.kind != "grid" and any(s.trials is None for s in self.stages):
             raise SpaceError(f"every stage of a {self.kind} search needs a trial count ≥ 1")
 
-    def plan(self, space: Space, stage: int, seed: int, history=(), *, maximize: bool = True) -> list[dict]:
+    def plan(self, space: Space, stage: int, seed: int, history=(), *, maximize: bool = True,
+             previous=()) -> list[dict]:
         """The parameters of every trial of ``stage``, drawn before any runs (``history``: the earlier stages'
-        (params, score) pairs, which only the Optuna bridge reads)."""
+        (params, score) pairs, which only the Optuna bridge reads; ``previous``: the stage before's, whose best
+        coarse-to-fine re-runs)."""
         if self.kind == "grid":
             return space.grid()
         if self.kind == "optuna-tpe":
@@ -74,10 +76,10 @@ class Strategy:
             return plan_tpe(space, stage, seed, self.stages[stage].trials, list(history), maximize=maximize)
         rng = np.random.default_rng(np.random.SeedSequence([seed, stage]))
         n = self.stages[stage].trials
-        ranked = _ranked(list(history), maximize) if stage and self.kind == "coarse_to_fine" else []
+        ranked = _ranked(list(previous), maximize) if self.kind == "coarse_to_fine" else []
         if not ranked:
             return space.sample(rng, n)
-        # the best configuration so far is re-run with this stage's longer budget, beside n − 1 new draws
+        # the stage before's best (inside the range narrowed around it) re-run with this stage's longer budget
         return [dict(ranked[0][0])] + space.sample(rng, n - 1)
 
     def next_space(self, space: Space, scored: list, *, maximize: bool) -> Space:
@@ -123,8 +125,8 @@ def coarse_to_fine(stages, *, top_k: int = 3, shrink: float = 0.5, widen: bool =
 
     ``stages``: a list of ``Stage`` or of (trials, epochs) pairs; a range keeps at least ``shrink``
     of its width per stage (and always the span of the top-k), inside its previous range. Each stage
-    after the first re-runs the best configuration so far with its own (longer) budget as its first
-    trial, beside trials − 1 new draws: the incumbent is always tried at the budget that decides.
+    after the first re-runs the best configuration of the stage before with its own (longer) budget as
+    its first trial, beside trials − 1 new draws: the incumbent is always tried at the budget that decides.
     """
     stages = tuple(s if isinstance(s, Stage) else Stage(*s) for s in stages)
     return Strategy("coarse_to_fine", stages, top_k=top_k, shrink=shrink, widen=widen)
@@ -205,11 +207,12 @@ def optimize(objective, space: Space, strategy: Strategy, *, seed: int = 0, maxi
     """
     result = Result()
     for s, stage in enumerate(strategy.stages):
+        previous = [(t["params"], t["score"]) for t in result.trials if t["stage"] == s - 1]
         if s:
-            space = strategy.next_space(space, [(t["params"], t["score"]) for t in result.trials
-                                                if t["stage"] == s - 1], maximize=maximize)
+            space = strategy.next_space(space, previous, maximize=maximize)
         result.spaces.append(space)
-        plan = strategy.plan(space, s, seed, [(t["params"], t["score"]) for t in result.trials], maximize=maximize)
+        plan = strategy.plan(space, s, seed, [(t["params"], t["score"]) for t in result.trials], maximize=maximize,
+                             previous=previous)
         rows = [{"stage": s, "index": i, "params": p,
                  "score": objective(p, seed=trial_seed(seed, s, i), stage=s, epochs=stage.epochs)}
                 for i, p in enumerate(plan)]
