@@ -5,9 +5,10 @@ of its trials runs, from ``SeedSequence([search seed, stage])``, so a plan never
 executor runs it or in which order trials finish. Coarse-to-fine (CS231n: a few epochs over wide
 ranges, then longer runs over narrowed ranges) computes the next stage's ranges only from the
 finished stage: every numeric range is narrowed in its coordinate (log space for log dimensions)
-around the top-k trials, where the stage's best is re-run with the longer budget. After each stage, a
-best value in the outer 10 % of its range is reported (``EdgeWarning``) — the optimum may lie outside — unless that edge is a hard limit; with
-``widen=True`` the next stage re-centres that dimension on the best value with the old width instead.
+around the top-k trials, where the stage's best is re-run with the longer budget. After each stage,
+a best value in the outer 10 % of its range is reported (``EdgeWarning``) — the optimum may lie
+outside — unless that edge is a hard limit; with ``widen=True`` the next stage re-centres that
+dimension on the best value with the old width instead.
 """
 from __future__ import annotations
 
