@@ -321,3 +321,49 @@ def test_ctrl_c_under_distributed_stops_at_once_and_releases_as_a_failure():
                   callbacks=[CtrlC()])
     assert history.stop_reason == "interrupted by the user at step 3" and history.steps == 3
     assert released == [True]
+
+
+def test_a_distributed_objective_hands_the_gradient_back_to_the_array_it_found():
+    """The all-reduce's memory is the gradient during the run; at the end the values go back into the array the
+    caller's ``pack`` returned, so a ``Params`` made before ``fit`` is still the model's afterwards."""
+    from descend import nn, pack
+    from descend.nn import functional as F
+    from descend.train import Objective
+    from descend.train.distributed import DistributedObjective
+    from descend.train.reduction import MessageSum
+
+    class Comm:  # one rank: the sum of one vector is itself
+        @staticmethod
+        def Allreduce(*args, **kwargs):
+            pass
+
+    class MPI:
+        IN_PLACE = SUM = None
+
+    class OneRank:
+        check_every = 0
+
+        def summer(self, length, dtype):
+            return MessageSum(Comm(), MPI, length, dtype)
+
+        def sum_vector(self, summer):
+            return summer.sum()
+
+    make = lambda: nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.ReLU(),  # noqa: E731
+                                 nn.Linear(4, 2, rng=np.random.default_rng(1)))
+    model, reference = make(), make()
+    params, ref = pack(model), pack(reference)
+    original = params.grad
+    x, y = np.random.default_rng(2).standard_normal((8, 3)).astype(np.float32), np.arange(8) % 2
+    objective = DistributedObjective(model, params, F.cross_entropy, distributed=OneRank())
+    assert not np.shares_memory(params.grad, original)  # the all-reduce's vector during the run
+    objective.batch(x, y)
+    objective()
+    objective.close()
+    plain = Objective(reference, ref)
+    plain.batch(x, y)
+    plain()
+    assert params.grad is original and pack(model).grad is original
+    np.testing.assert_array_equal(original, ref.grad)  # the run's gradient, in the array the caller holds
+    params.zero_grad()
+    assert all(p.grad.base is original for p in model.parameters())

@@ -231,6 +231,7 @@ class DistributedObjective(Objective):
         # the gradient lives in the all-reduce's vector: backward writes where the other ranks read it
         self.summer = distributed.summer(p + 3, params.theta.dtype)
         grad, self.tail = self.summer.views(p, 3)
+        self.own_grad = params.grad  # handed back at close: every holder of the packed gradient keeps a live array
         params.use_grad(grad)
         self.calls, self.count, self.correct = 0, 0, 0
 
@@ -249,9 +250,9 @@ class DistributedObjective(Objective):
         return self.add_penalty(loss), grad
 
     def close(self, failed: bool = False) -> bool:
-        """The gradient back in the process's own memory, the all-reduce's memory released (at ``fit``'s end;
-        kept when the run ``failed``)."""
-        self.params.use_grad(self.params.grad.copy())
+        """The gradient back in the array it was in before (its values copied), the all-reduce's memory released
+        (at ``fit``'s end; kept when the run ``failed``)."""
+        self.params.use_grad(self.own_grad)
         self.tail = None
         self.release()  # the execution plan's arrays over the old gradient
         return self.summer.free(failed)
