@@ -159,6 +159,30 @@ def test_fit_with_the_plan_equals_fit_on_the_graph(monkeypatch, opt):
     assert ha.step_loss == hb.step_loss and ha.epochs == hb.epochs and ha.metric("val_loss")
 
 
+def test_fit_through_the_bound_chain_equals_fit_on_the_graph(monkeypatch):
+    """A whole run on the chain's fast path — batches gathered into recycled arrays, the output copied out of the
+    chain's buffers — ends with the graph's θ and losses."""
+    import descend.nn.affine_chain as chain_module
+
+    rng = np.random.default_rng(8)
+    X, y = rng.standard_normal((400, 784)).astype(np.float32), rng.integers(0, 10, 400)  # 200 KB batches: recycled
+    runs, real = [], chain_module._Bound.run
+    monkeypatch.setattr(chain_module._Bound, "run", lambda self, *args: runs.append(1) or real(self, *args))
+
+    def run():
+        model = _chain((784, 64, 10), (1, 0))
+        h = fit(model, X, y, optimizer=Adam(), epochs=2, batch_size=64, l2=0.1, validation=(X[:50], y[:50]), seed=3)
+        return pack(model).theta.copy(), h
+
+    theta_a, ha = run()
+    assert len(runs) == ha.steps == 14  # every step on the bound chain (6 full batches and a last one of 16)
+    monkeypatch.setattr(plan_module.Plan, "build", classmethod(lambda cls, model, loss: None))
+    theta_b, hb = run()
+    assert len(runs) == 14
+    np.testing.assert_array_equal(theta_a, theta_b)
+    assert ha.step_loss == hb.step_loss and ha.epochs == hb.epochs
+
+
 def _chain(sizes, relu, bias=True, seed=1, dtype=np.float32):
     rng = np.random.default_rng(seed)
     layers = []
@@ -182,7 +206,8 @@ CHAINS = [  # (sizes, ReLU after layer i): wide and tall products, column-major 
 
 @pytest.mark.parametrize("sizes, relu", CHAINS)
 @pytest.mark.parametrize("batch", [1, 7, 64, 333])
-def test_the_chain_fast_path_gives_the_graphs_bits(sizes, relu, batch):
+def test_the_chain_fast_path_gives_the_graphs_bits(sizes, relu, batch, monkeypatch):
+    nodes = _count_nodes(monkeypatch)
     for dtype, loss in ((np.float32, F.cross_entropy), (np.float64, F.mse)):
         a, b = _chain(sizes, relu, dtype=dtype), _chain(sizes, relu, dtype=dtype)
         oa, ob = Objective(a, pack(a), loss), Objective(b, pack(b), loss, plan=False)
@@ -194,7 +219,12 @@ def test_the_chain_fast_path_gives_the_graphs_bits(sizes, relu, batch):
             oa.batch(x, y)
             ob.batch(x, y)
             scale = 1.0 if step < 2 else float(batch)
-            assert oa.data_loss(scale=scale) == ob.data_loss(scale=scale)
+            ja = oa.data_loss(scale=scale)
+            assert nodes == []  # the plan evaluated it, not the graph
+            if loss is F.cross_entropy:  # the bound chain itself (a wide MSE output is the layer-by-layer plan's)
+                assert all(type(v).__name__ == "_Bound" for v in oa.plan.chain.bound.values())
+            assert ja == ob.data_loss(scale=scale)
+            nodes.clear()
             np.testing.assert_array_equal(oa.params.grad, ob.params.grad)
             np.testing.assert_array_equal(oa.output, ob.output)
             oa.params.theta -= 0.01 * oa.params.grad
@@ -219,12 +249,33 @@ def test_the_chain_with_frozen_layers_and_no_bias(frozen):
         assert oa.plan.chain.bound and all(type(b).__name__ == "_Bound" for b in oa.plan.chain.bound.values())
 
 
-def test_the_chain_refuses_bad_labels_like_the_graph():
+def test_the_chain_refuses_bad_labels_like_the_graph(monkeypatch):
     model = _chain((12, 32, 5), (1, 0))
     o = Objective(model, pack(model))
     o.batch(np.ones((4, 12), np.float32), np.array([0, 1, 5, 2]))
+    nodes = _count_nodes(monkeypatch)
     with pytest.raises(ValueError, match="labels out of range"):
         o()
+    assert nodes == []  # the chain's own check, not the graph's
+
+
+def test_the_chain_adds_to_a_gradient_that_was_not_zeroed_as_the_graph_does():
+    """``Plan.run`` computes what forward → loss → backward does: into a gradient not zeroed since the last
+    evaluation, backward adds."""
+    a, b = _chain((12, 32, 5), (1, 0)), _chain((12, 32, 5), (1, 0))
+    pa, pb = pack(a), pack(b)
+    plan = Plan.build(a, F.cross_entropy)
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((16, 12)).astype(np.float32), rng.integers(0, 5, 16)
+    pa.zero_grad(lazy=True)
+    plan.run(x, y)
+    pa.zero_unwritten()
+    assert all(type(v).__name__ == "_Bound" for v in plan.chain.bound.values())
+    plan.run(x, y)  # no zeroing in between
+    pb.zero_grad()
+    for _ in range(2):
+        F.cross_entropy(b(x), y).backward()
+    np.testing.assert_array_equal(pa.grad, pb.grad)  # 2·g, not g
 
 
 def test_fit_runs_a_small_networks_steps_on_one_blas_thread():
@@ -258,7 +309,7 @@ def test_fit_runs_a_small_networks_steps_on_one_blas_thread():
         assert seen and all(s == before for s in seen) and blas() == before
 
 
-def test_the_chain_follows_a_gradient_moved_to_new_memory():
+def test_the_chain_follows_a_gradient_moved_to_new_memory(monkeypatch):
     """Data-parallel training moves the flat gradient into MPI shared memory (Params.use_grad): a bound chain
     must write into the new views, not the old ones."""
     a, b = _chain((12, 32, 5), (1, 0)), _chain((12, 32, 5), (1, 0))
@@ -272,7 +323,10 @@ def test_the_chain_follows_a_gradient_moved_to_new_memory():
     x2 = rng.standard_normal((16, 12)).astype(np.float32)  # another batch: another gradient than the copied one
     oa.batch(x2, y)
     ob.batch(x2, y)
-    assert oa()[0] == ob()[0]
+    nodes = _count_nodes(monkeypatch)
+    ja = oa()[0]
+    assert nodes == [] and all(type(v).__name__ == "_Bound" for v in oa.plan.chain.bound.values())
+    assert ja == ob()[0]
     np.testing.assert_array_equal(oa.params.grad, ob.params.grad)
 
 

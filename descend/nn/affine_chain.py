@@ -59,26 +59,25 @@ class Chain:
             return None  # e.g. mixed dtypes: NumPy's promotion rules, the layers' general path
         need = tuple([p.requires_grad for p in self.parameters])
         key = (x.shape, x.flags.c_contiguous, need)
-        if key not in self.bound or not self.bound[key].current():
+        bound = self.bound.get(key, _UNBOUND)
+        if bound is _UNBOUND or bound is not None and not bound.current():
             if len(self.bound) > 8:  # e.g. a last smaller batch per epoch; never grow without bound
                 self.bound.clear()
             try:
-                self.bound[key] = _Bound(self, x)
+                bound = _Bound(self, x)
             except _Uncovered:
-                self.bound[key] = _UNCOVERED
-        bound = self.bound[key]
-        return bound.run(x, y, scale) if bound is not _UNCOVERED else None
+                bound = None  # this shape is the general path's
+            self.bound[key] = bound
+        if bound is None or not all(p._grad_zero for p in bound.params):
+            return None  # a gradient not zeroed before is added to, as the graph does: the general path's work
+        return bound.run(x, y, scale)
 
 
 class _Uncovered(Exception):
     """This batch shape is left to the general path."""
 
-    @staticmethod
-    def current() -> bool:
-        return True
 
-
-_UNCOVERED = _Uncovered()
+_UNBOUND = object()
 
 
 class _Affine:
