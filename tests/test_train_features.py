@@ -116,7 +116,22 @@ def test_ctrl_c_stops_after_the_current_step_and_saves(tmp_path):
     assert meta["clock"]["step"] == 3
 
 
+def test_ctrl_c_in_an_epochs_last_step_stops_there():
+    X, y = blobs()
+    per_epoch = -(-len(X) // 8)
+
+    class CtrlC:
+        def on_step_end(self, state):
+            if state.step == per_epoch:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    h = fit(mlp(), X, y, optimizer=optim.SGD(lr=0.1), epochs=50, batch_size=8, callbacks=[CtrlC()])
+    assert h.steps == per_epoch and len(h.epochs) == 1  # the epoch ends as trained; no step of the next
+    assert h.stop_reason == f"interrupted by the user (Ctrl-C) after step {per_epoch}"
+
+
 @pytest.mark.parametrize("section,key,value,words", [
+
     ("train", "batch_size", 0, "train.batch_size = 0"),
     ("train", "epochs", "ten", "train.epochs = 'ten'"),
     ("train", "divergence", 0.5, "factor > 1"),

@@ -108,11 +108,7 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
                     state.seen, state.correct = state.seen + seen, state.correct + correct
                 state.history.elapsed = time.perf_counter() - started
                 _notify(state, "on_step_end")
-                reason = _first(run.step_rules, state.history)
-                if interrupt.requested and not reason:
-                    reason = f"interrupted by the user (Ctrl-C) after step {state.step}"
-                if state.stop and not reason:
-                    reason = "stopped by a callback"
+                reason = _first(run.step_rules, state.history) or _asked(state, interrupt)
                 if checkpoint is not None and checkpoint_every and state.step % checkpoint_every == 0:
                     state.save()
             if state.batch < len(run.slices) or guard.diverged:
@@ -121,9 +117,8 @@ def fit(model, X, y, *, optimizer, loss: Callable = F.cross_entropy, epochs: int
             state.batch = 0
             run.end_epoch()
             _notify(state, "on_epoch_end")
-            reason = _first(run.epoch_rules + run.step_rules, state.history)
-            if state.stop and not reason:
-                reason = "stopped by a callback"
+            # a reason the epoch's last step gave stands (a Ctrl-C then is not lost to the next epoch)
+            reason = reason or _first(run.epoch_rules + run.step_rules, state.history) or _asked(state, interrupt)
             if checkpoint is not None and reason is None:
                 state.save()
         failed = False
@@ -148,6 +143,13 @@ def _notify(state: FitState, event: str) -> None:
     for cb in state.callbacks:
         if hasattr(cb, event):
             getattr(cb, event)(state)
+
+
+def _asked(state: FitState, interrupt) -> str | None:
+    """The reason to stop that the user (Ctrl-C) or a callback (``state.stop``) gave, or None."""
+    if interrupt.requested:
+        return f"interrupted by the user (Ctrl-C) after step {state.step}"
+    return "stopped by a callback" if state.stop else None
 
 
 def _first(rules, history: History) -> str | None:
