@@ -185,3 +185,35 @@ def test_a_broken_pool_fails_the_trial_instead_of_losing_it(monkeypatch):
             ex.submit(_pid_after, 0.0).result(timeout=30)
         release.set()
         assert held.result() is True
+
+
+def test_a_search_ending_on_an_error_cancels_the_trials_queued_in_the_pool(monkeypatch):
+    from concurrent.futures import Future
+    from descend.search import make_executor, runner
+
+    closed = []
+
+    class Up:  # a pool whose process has started: it answers its probe, and records how it is shut down
+        def __init__(self, *a, **k):
+            pass
+
+        def submit(self, fn, *a, **k):
+            f = Future()
+            if fn is os.getpid:
+                f.set_result(fn())
+            return f
+
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            closed.append(cancel_futures)
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", Up)
+    for failing in (False, True):
+        with contextlib.suppress(RuntimeError):
+            with make_executor("local", 2) as (ex, _):
+                for _ in range(3000):  # the pool is started in the background: wait until it has answered
+                    if ex._pool_idle:
+                        break
+                    time.sleep(0.01)
+                if failing:
+                    raise RuntimeError("the search failed")
+    assert closed == [False, True]  # a finished search lets the pool's trials end; a failed one cancels them

@@ -63,9 +63,9 @@ class _LocalPool(Executor):
     process (in a thread), the others in a process pool. The slot here trains from the first moment, while the
     pool's processes start (its server imports Numba and the trial's code, as long as many small trials take).
 
-    Submitted trials wait in one queue and start on whichever slot is free — the slot here, or a pool process
-    that has started and is idle — so no trial waits for a process to boot while a slot is free, and a search
-    of a few small trials is never slower than on one worker. A trial's result does not depend on where it ran
+    Submitted trials wait in one queue and start on whichever slot is free — the slot here, or the pool once it
+    has answered (its first process is up; a trial handed to it may wait there for a later process to boot) —
+    so a search of a few small trials is never slower than on one worker. A trial's result does not depend on where it ran
     (its seed and thread count are its own), so the table is the same as with any other executor. One worker
     is the slot here alone (no start-up, no pickling)."""
 
@@ -169,9 +169,10 @@ class _LocalPool(Executor):
         self._dispatch()
 
     def __exit__(self, kind, value, tb):
-        if kind is not None:
+        if kind is not None:  # the search failed or was interrupted: the trial here stops, queued ones never start
             self._stop.set()
-        return super().__exit__(kind, value, tb)
+        self.shutdown(wait=True, cancel_futures=kind is not None)
+        return False
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
