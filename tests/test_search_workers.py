@@ -101,14 +101,14 @@ def test_local_workers_train_here_at_once_and_in_the_pool_and_restore_this_proce
         assert threads is None  # the slots are pinned where they run, not per trial
         release = threading.Event()
         held = ex.submit(release.wait, 60)  # the slot here (a thread of this process: the event reaches it)
-        pool_pid = ex.submit(_pid_after, 0.0).result()
+        pool_pid = ex.submit(_pid_after, 0.0).result(timeout=60)
         assert pool_pid != os.getpid()  # the slot is busy: the pool's process, once up
         release.set()
-        assert held.result() is True
+        assert held.result(timeout=60) is True
         inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
         assert inside and set(inside) == {max(1, (os.cpu_count() or 1) // 2)}
         for _ in range(3):  # a finished trial frees the slot here before its result is out
-            assert ex.submit(_pid_after, 0.0).result() == os.getpid()
+            assert ex.submit(_pid_after, 0.0).result(timeout=60) == os.getpid()
     assert [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before
     # a pool that ran trials is closed on the way out, not by a thread that could outlive the interpreter's exit
     with pytest.raises(ProcessLookupError):
@@ -124,7 +124,7 @@ def test_a_search_ending_on_an_error_stops_the_trial_running_in_its_own_process(
         with make_executor("local", 1) as (ex, _):
             fut = ex.submit(run_trial, base, {}, seed=0)  # one worker: it starts at once, in this process
             raise KeyboardInterrupt  # Ctrl-C reaches the coordinator, never the trial's thread
-    out = fut.result()
+    out = fut.result(timeout=120)
     assert out["stop_reason"] == "stopped by a callback"  # the slot's stop event, at its next step
     full = 2000 * -(-len(prepare_data(base)[0]) // 4)  # 2,000 epochs of batches of 4
     assert out["steps"] < full // 2
@@ -184,7 +184,7 @@ def test_a_broken_pool_fails_the_trial_instead_of_losing_it(monkeypatch):
         with pytest.raises(BrokenProcessPool):
             ex.submit(_pid_after, 0.0).result(timeout=30)
         release.set()
-        assert held.result() is True
+        assert held.result(timeout=60) is True
 
 
 def test_a_search_ending_on_an_error_cancels_the_trials_queued_in_the_pool(monkeypatch):
@@ -217,3 +217,16 @@ def test_a_search_ending_on_an_error_cancels_the_trials_queued_in_the_pool(monke
                 if failing:
                     raise RuntimeError("the search failed")
     assert closed == [False, True]  # a finished search lets the pool's trials end; a failed one cancels them
+
+
+def test_the_local_pool_never_raises_a_blas_limit_the_user_set_lower():
+    from threadpoolctl import threadpool_info, threadpool_limits
+    from descend.search import make_executor
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=1, user_api="blas"):  # as OPENBLAS_NUM_THREADS=1 would
+        with make_executor("local", 1) as (ex, _):  # one worker: cores/1 threads at most
+            assert ex.submit(blas).result(timeout=60) == blas() == [1] * len(blas())
+        assert blas() == [1] * len(blas())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-__all__ = ["SMALL_PRODUCT", "threads_for"]
+__all__ = ["SMALL_PRODUCT", "threads_for", "at_most"]
 
 # m·n·k of the largest product below which one BLAS thread is as fast as two on this kind of machine
 SMALL_PRODUCT = 1 << 20
@@ -46,3 +46,16 @@ def _one_thread():
             if _state["users"] == 0:
                 _state["limiter"].restore_original_limits()
                 _state["limiter"] = None
+
+
+def at_most(threads: int, user_api: str | None = None):
+    """Lower each thread-pool library (of ``user_api``: "blas", "openmp"; None: all) to ``threads`` threads,
+    never raising one set lower (a user's OPENBLAS_NUM_THREADS=1 stays 1). Returns threadpoolctl's limiter:
+    ``restore_original_limits()`` undoes it."""
+    from threadpoolctl import ThreadpoolController  # loaded only here
+    controller = ThreadpoolController()
+    limits: dict = {}
+    for lib in controller.lib_controllers:
+        if user_api is None or lib.user_api == user_api:
+            limits[lib.prefix] = min(limits.get(lib.prefix, threads), lib.num_threads)
+    return controller.limit(limits=limits)

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 
+from ..common.blas import at_most
 from .space import SpaceError
 from .spec import SearchSpec, preflight
 from .store import DB_NAME, FINISHED, Store
@@ -72,14 +73,13 @@ class _LocalPool(Executor):
     def __init__(self, workers: int, threads: int):
         import multiprocessing
         from concurrent.futures import ThreadPoolExecutor
-        from threadpoolctl import threadpool_limits
         # forkserver: workers fork from a clean server process (never from this one, whose BLAS/Numba threads
         # may be live) that imported the trial's code once, so a worker starts without re-importing it
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
         self._pool = (ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=pin_threads, initargs=(threads,))
                       if workers > 1 else None)  # first: what follows cannot fail and leave it behind
-        self._blas = threadpool_limits(limits=threads, user_api="blas")  # this process's BLAS, restored at the end
+        self._blas = at_most(threads, "blas")  # this process's BLAS, restored at the end
         self._here = ThreadPoolExecutor(1, initializer=self._init_here, initargs=(threads,))
         self._lock = threading.Lock()
         self._queue: collections.deque = collections.deque()  # (future, fn, args, kwargs) not started yet

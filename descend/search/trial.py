@@ -16,6 +16,7 @@ import traceback
 
 import numpy as np
 
+from ..common.blas import at_most
 from ..config import build_model, build_optimizer, build_schedule, build_stopping, prepare_data, resolve
 
 __all__ = ["apply", "run_trial", "pin_threads", "score_of", "trial_data", "forget_data", "MINIMIZED"]
@@ -38,11 +39,10 @@ def apply(cfg: dict, params: dict, *, seed: int | None = None, epochs: int | Non
 
 
 def pin_threads(threads: int, *, libraries: bool = True) -> None:
-    """Limit this process's BLAS (and OpenMP) and this thread's Numba to ``threads`` threads, so parallel
+    """Limit this process's BLAS (and OpenMP) and this thread's Numba to at most ``threads`` threads, so parallel
     workers do not oversubscribe; ``libraries=False``: Numba's count only (a caller that limits BLAS itself)."""
     if libraries:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=threads)
+        at_most(threads)
     try:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
