@@ -26,23 +26,31 @@ def loss_and_grad(cross_entropy: bool, z, y, scale: float, p, losses, mean=None)
     ``CrossEntropy.forward/backward`` call them, the softmax and then its gradient written into ``p`` (and
     each example's loss into ``losses``); or MSE through its ``Function``. ``mean``: CrossEntropy's
     1/N gradient scale for this batch size, if the caller keeps it. Both plans' loss, the graph's bits."""
-    s = np.asarray(scale, dtype=z.dtype)  # as ``value * scale`` in the graph: the number in J's dtype
-    g = np.ones((), z.dtype) if scale == 1.0 else np.ones((), z.dtype) * s  # dJ/dJ, known before J
     if not cross_entropy:
         L._check_same_shape("mse", z, np.asarray(y))
         fn = L.MSE()
         fn.needs_input_grad = (True, False)
         value = fn.forward(z, np.asarray(y, dtype=z.dtype), reduction="mean")
-        return float(value if scale == 1.0 else value * s), fn.backward(g)[0]
+        return _scaled(value, scale), fn.backward(_seed(scale, z.dtype))[0]
     y = L.cross_entropy_labels(z, y)
     n = z.shape[0]
     if mean is None or scale != 1.0:
-        mean = np.asarray(g / n, z.dtype).reshape(1)
+        mean = np.asarray(_seed(scale, z.dtype) / n, z.dtype).reshape(1)
     bad, total = L._loss_kernels().softmax_xent_grad(z, y, p, losses, mean)
     if bad:
         raise L._label_range_error(y, z.shape[1])
-    value = np.asarray(np.float64(total) / n, dtype=z.dtype)
-    return float(value if scale == 1.0 else value * s), p
+    return _scaled(np.asarray(np.float64(total) / n, dtype=z.dtype), scale), p
+
+
+def _seed(scale: float, dtype):
+    """dJ/dJ as the graph's backward starts it: 1, or ``scale`` in J's dtype when the loss is scaled."""
+    one = np.ones((), dtype)
+    return one if scale == 1.0 else one * np.asarray(scale, dtype=dtype)
+
+
+def _scaled(value, scale: float) -> float:
+    """J × ``scale`` as the graph computes ``value * scale``: the number in J's dtype."""
+    return float(value if scale == 1.0 else value * np.asarray(scale, dtype=value.dtype))
 
 
 class Chain:
