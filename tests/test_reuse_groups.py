@@ -36,10 +36,15 @@ def torch_float64():
      lambda g, lr: torch.optim.RMSprop(g, lr=lr, momentum=0.5), {"s": "square_avg", "b": "momentum_buffer"}),
     (lambda: optim.NAdam(lr=0.02, weight_decay=WD, decoupled_weight_decay=True),
      lambda g, lr: torch.optim.NAdam(g, lr=lr, decoupled_weight_decay=True), {"m": "exp_avg", "v": "exp_avg_sq"}),
+    (lambda: optim.NAdam(lr=0.02, weight_decay=WD), torch.optim.NAdam, {"m": "exp_avg", "v": "exp_avg_sq"}),
+    (lambda: optim.SGD(lr=0.05, weight_decay=WD), torch.optim.SGD, {}),
+    (lambda: optim.Adagrad(lr=0.1, weight_decay=WD), torch.optim.Adagrad, {"s": "sum"}),
+    (lambda: optim.RMSprop(lr=0.01, centered=True, weight_decay=WD),
+     lambda g, lr: torch.optim.RMSprop(g, lr=lr, centered=True), {"s": "square_avg", "g_avg": "grad_avg"}),
 ])
 def test_weight_decay_groups_equal_pytorch_parameter_groups(make, torch_make, state, torch_float64):
-    """Each group with its own lr and weight_decay, on the gradient of a fixed quadratic, float64, 200 steps:
-    θ and every state buffer as torch.optim with three parameter groups."""
+    """Each group with its own lr and weight_decay, on the gradient of a fixed quadratic, float64, 200 steps of a
+    decaying lr: θ and every state buffer as torch.optim with three parameter groups."""
     rng = np.random.default_rng(0)
     n = 14
     A = rng.standard_normal((n, n))
@@ -56,8 +61,11 @@ def test_weight_decay_groups_equal_pytorch_parameter_groups(make, torch_make, st
     topt = torch_make([{"params": [t], "lr": opt.lr * s, "weight_decay": wd}
                        for t, (_, s, wd) in zip(tensors, GROUPS)], opt.lr)
     At, bt = torch.tensor(A), torch.tensor(b)
-    for _ in range(200):
-        opt.step(theta, lambda: (0.5 * theta @ A @ theta - b @ theta, A @ theta - b))
+    for t in range(200):
+        lr = opt.lr * (1.0 - t / 400)  # a decaying lr: a decoupled decay's factor follows it
+        opt.step(theta, lambda: (0.5 * theta @ A @ theta - b @ theta, A @ theta - b), lr=lr)
+        for group, (_, s, _) in zip(topt.param_groups, GROUPS):
+            group["lr"] = lr * s
         topt.zero_grad()
         x = torch.cat(tensors)
         (0.5 * x @ At @ x - bt @ x).backward()
@@ -149,6 +157,11 @@ def test_the_step_leaves_the_gradient_alone_and_groups_clear():
     np.testing.assert_allclose(theta, np.array([1.0, -2.0, 3.0 * 0.95, 0.5 * 0.9]) - 0.1 * np.sign(g), rtol=1e-7)
     opt.set_weight_decay_scale(None)
     assert opt.weight_decay_scale is None
+    before = theta.copy()
+    opt.step(theta, lambda: (0.0, g))  # the second step: every value decays by the one λ again
+    m, v = 0.9 * 0.1 * g + 0.1 * g, 0.999 * 0.001 * g * g + 0.001 * g * g
+    expected = before * (1 - 0.1 * 0.5) - 0.1 / (1 - 0.9 ** 2) * m / (np.sqrt(v) / np.sqrt(1 - 0.999 ** 2) + 1e-8)
+    np.testing.assert_allclose(theta, expected, rtol=1e-12)
 
 
 def test_bad_decay_groups_are_refused_before_anything_changes():

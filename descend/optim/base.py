@@ -60,7 +60,7 @@ class _Runs:
 
     def __init__(self, s):
         starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-        self.values = np.asarray(s, dtype=np.float64)[starts]
+        self.values = s[starts]  # float64: _scale_vector's
         self.bounds = np.r_[starts, s.size].astype(np.uint64)  # unsigned: see _kernels.py
         self._cast = None
 
@@ -168,7 +168,9 @@ class Optimizer:
         c = self._decay_terms(theta)
         if not decoupled:
             return c["lams"], c["ones"], c["bounds"]
-        return c["zeros"], (1.0 - lr * c["lams64"]).astype(theta.dtype), c["bounds"]
+        if c.get("lr") != lr:  # a schedule changes lr; a constant one forms the factors once
+            c["lr"], c["decays"] = lr, (1.0 - lr * c["lams64"]).astype(theta.dtype)
+        return c["zeros"], c["decays"], c["bounds"]
 
     def _decay_terms(self, theta) -> dict:
         """The per-run weight-decay arrays, cached: rebuilt only when θ's size or dtype, the groups or
