@@ -214,8 +214,11 @@ def test_a_large_batch_is_gathered_into_a_recycled_array_with_takes_semantics():
     c = take(X, idx, recycle=True)  # a's array is free again: recycled, and written in full
     assert c.__array_interface__["data"][0] == address
     np.testing.assert_array_equal(c, X[idx])
-    d = take(X, idx)  # without recycle: a new array, as ever
-    assert not np.shares_memory(c, d) and d.__array_interface__["data"][0] != address
+    del c
+    d = take(X, idx)  # without recycle: a new array, as ever — not the pool's, though its array is free
+    assert d.__array_interface__["data"][0] != address
+    e = take(X, idx, recycle=True)
+    assert e.__array_interface__["data"][0] == address and not np.shares_memory(d, e)
     for bad in (600, -601):
         with pytest.raises(IndexError):
             take(X, np.concatenate([idx, [bad]]), recycle=True)
