@@ -59,6 +59,8 @@ def supervise(environ=os.environ) -> None:
         signal.signal(sig, lambda sig, frame: os.kill(child, sig))
     signal.pthread_sigmask(signal.SIG_SETMASK, held)
     _, status = os.waitpid(child, 0)  # retried across the forwarded signals (PEP 475)
+    for sig in forwarded:  # the rank is reaped: a signal now has no one to go to (its PID may be reused)
+        signal.signal(sig, signal.SIG_IGN)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
