@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--distributed", action="store_true",
                     help="data-parallel over the ranks of mpiexec: mpiexec -n 2 descend train --distributed")
     from .transfer import add_transfer_arguments
-    add_transfer_arguments(tr)  # --init-from RUN --freeze N --new-head CLASSES --backbone-lr-scale S …
+    add_transfer_arguments(tr)  # --init-from, --freeze, --new-head, --backbone-lr-scale, --backbone-weight-decay-scale
     dr = sub.add_parser("doctor", help="babysit a training config: run the checks, name the faults, write the figures")
     add_job_arguments(dr, epochs_help="cap of the short training run (default: min(8, train.epochs))")
     dr.add_argument("--out", type=Path, help="folder for the report and figures (default runs/doctor-<time>-<suffix>)")

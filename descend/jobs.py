@@ -121,8 +121,8 @@ def run(cfg: dict, out=None, *, resume: bool = False, overwrite: bool = False, p
     metrics (those of metrics.json) with the folder as "out".
 
     ``transfer`` (keyword arguments of ``descend.transfer.transfer_model``: run, freeze, new_head,
-    backbone_lr_scale, backbone_weight_decay_scale) starts from a trained run's network instead of a new one; it is recorded in the run
-    folder as transfer.json.
+    backbone_lr_scale, backbone_weight_decay_scale) starts from a trained run's network instead of a new
+    one; it is recorded in the run folder as transfer.json.
 
     ``distributed``: this process is one rank of a job started by ``mpiexec``; the ranks train
     data-parallel (``descend.train.distributed``) and rank 0 alone claims and writes the folder and shows

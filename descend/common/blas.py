@@ -1,8 +1,8 @@
 """BLAS threads for a training run: one thread when every matrix product of its step is small.
 
-OpenBLAS splits a product between its threads from about 2.6·10⁵ multiply-adds on. For a small
-network's products that split saves nothing on an idle machine and costs several times the product on
-a busy one, where a thread waits for its partner's core (benchmarks/NOTES.md). ``fit`` works out its
+OpenBLAS splits even a small product between its threads. For a small network's products that split
+saves nothing on an idle machine and costs several times the product on a busy one, where a thread waits
+for its partner's core (measurements: benchmarks/NOTES.md). ``fit`` works out its
 step's largest product (``nn.plan.largest_product``) and runs single-threaded below ``SMALL_PRODUCT``.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _one_thread():
     each restoring what it found would leave the last one's limit behind."""
     with _lock:
         if _state["users"] == 0:
-            if _state["controller"] is None:  # finding the libraries reads the process's maps (ms): once
+            if _state["controller"] is None:  # finding the libraries reads the process's memory maps: once
                 from threadpoolctl import ThreadpoolController  # loaded only here
                 _state["controller"] = ThreadpoolController()
             _state["limiter"] = _state["controller"].limit(limits=1, user_api="blas")
