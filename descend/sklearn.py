@@ -123,9 +123,11 @@ class _MLP(BaseEstimator):
 
     def _train(self, X, yw, epochs: int, rng, *, incremental: bool):
         """Train on (X, packed targets) for up to ``epochs`` epochs; record n_iter_ and loss_curve_."""
-        validation, stopping, loss, w0 = None, [], self._loss, float(yw[0, -1])
+        validation, stopping, loss = None, [], self._loss
+        per_weight = None  # L2 as scikit-learn's (λ/2Σw)·Σ‖W‖²: fit's (λ/2m) is given λ·m/Σw
         if self._plain_loss is not None and np.all(yw[:, -1] == yw[0, -1]):
             # equal weights: the weighted mean is the plain mean, whose loss fit runs through its execution plan
+            per_weight = 1.0 / float(yw[0, -1])  # m/Σw with Σw = m·w
             yw, loss = yw[:, 0].astype(np.intp), self._plain_loss
         if self.early_stopping and not incremental:
             stratify = (yw if yw.ndim == 1 else yw[:, 0]) if isinstance(self, ClassifierMixin) else None
@@ -141,13 +143,14 @@ class _MLP(BaseEstimator):
             stopping = [EarlyStopping(monitor="train_loss", patience=self.n_iter_no_change, min_delta=self.tol,
                                       restore_best=False)]
         n = len(X)
-        wsum = float(yw[:, -1].sum()) if yw.ndim == 2 else float(n * w0)  # L2: (λ/2Σw)·Σ‖W‖², as scikit-learn
+        if per_weight is None:
+            per_weight = n / float(yw[:, -1].sum())
         bs = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
         sched = None
         if self.schedule != "constant":
             sched = schedules()[self.schedule](lr=self.lr)
         history = fit(self._model, X, yw, optimizer=self._optimizer, loss=loss, epochs=epochs, batch_size=bs,
-                      schedule=sched, l2=self.l2 * n / wsum, validation=validation, stopping=stopping,
+                      schedule=sched, l2=self.l2 * per_weight, validation=validation, stopping=stopping,
                       divergence=None, seed=rng, dtype=np.dtype(self.dtype))
         self.loss_curve_ = list(self.loss_curve_) + [e["train_loss"] for e in history.epochs]
         self.n_iter_ += len(history.epochs)
