@@ -66,9 +66,9 @@ class _LocalPool(Executor):
 
     Submitted trials wait in one queue and start on whichever slot is free — the slot here, or the pool once it
     has answered (its first process is up; a trial handed to it may wait there for a later process to boot) —
-    so a search of a few small trials is never slower than on one worker. A trial's result does not depend on where it ran
-    (its seed and thread count are its own), so the table is the same as with any other executor. One worker
-    is the slot here alone (no start-up, no pickling)."""
+    so a search of a few small trials is never slower than on one worker. A trial's result does not depend on
+    where it ran (its seed and thread count are its own), so the table is the same as with any other executor.
+    One worker is the slot here alone (no start-up, no pickling)."""
 
     def __init__(self, workers: int, threads: int):
         import multiprocessing
@@ -192,7 +192,7 @@ class _LocalPool(Executor):
                                  name="descend-pool-close", daemon=True).start()
             elif self._pool is not None:
                 self._pool.shutdown(wait, cancel_futures=cancel_futures)
-            self._here.shutdown(wait, cancel_futures=cancel_futures)
+            self._here.shutdown(wait)  # a trial handed here always runs: its future is settled, the stop event ends it
         finally:
             forget_data()  # the data set the slot here loaded stays only while the search runs
             self._blas.restore_original_limits()
